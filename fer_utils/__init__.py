@@ -1,0 +1,27 @@
+"""fer_utils: the shared code of the fer-course notebooks (FER-2013 facial emotion recognition).
+
+Notebooks use it through one namespace: ``import fer_utils as fu``.
+"""
+
+from .augment import POLICIES, make_augment
+from .checkpoints import CheckpointError, load_model, save_model
+from .data import (
+    CLASSES,
+    FER2013,
+    DatasetFormatError,
+    Split,
+    load_fer2013,
+    stratified_subset,
+    to_model_input,
+    train_val_split,
+)
+from .evaluate import confusion_matrix, format_table, metrics, per_class_table, predict_proba
+from .experiments import ExperimentConfig, evaluate_checkpoint, history_frame, records_frame, run_experiment
+from .figures import save_fig
+from .models import MODELS, build_model, count_flops, count_parameters
+from .paths import FIGURES_DIR, PROJECT_ROOT, RESULTS_DIR, DatasetNotFoundError, find_dataset
+from .runtime import fast_mode, set_seed
+from .storage import load_json, save_json, save_record
+from .train import FitResult, TrainConfig, fit
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,97 @@
+"""Predictions and metrics: accuracy, F1, the per-class table and the confusion matrix.
+
+The metrics are computed from the confusion matrix here (the tests check them against
+scikit-learn), so that a notebook can show how each number is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .data import CLASSES, to_model_input
+from .runtime import autocast, resolve_precision
+
+
+@torch.no_grad()
+def predict_proba(
+    model: nn.Module,
+    images: np.ndarray | torch.Tensor,
+    batch_size: int = 512,
+    tta: bool = False,
+    precision: str = "auto",
+) -> np.ndarray:
+    """Class probabilities, (N, 48, 48) uint8 -> (N, 7) float32, in eval mode.
+
+    With ``tta`` the probabilities are averaged with those of the mirrored image.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    dtype = resolve_precision(precision, device)
+    images = torch.as_tensor(images)
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = to_model_input(images[start : start + batch_size].to(device))
+        x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, dtype):
+            probs = torch.softmax(model(x).float(), dim=1)
+            if tta:
+                probs = (probs + torch.softmax(model(x.flip(-1)).float(), dim=1)) / 2
+        out.append(probs.cpu())
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, len(CLASSES)), np.float32)
+
+
+def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int = len(CLASSES)) -> np.ndarray:
+    """(num_classes, num_classes) counts: row = true class, column = predicted class."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
+
+
+def per_class_table(y_true, y_pred, classes: Sequence[str] = CLASSES) -> pd.DataFrame:
+    """The original report's table: precision, recall, F1 and support per class, then
+    accuracy, macro avg and weighted avg rows (the layout of scikit-learn's classification_report)."""
+    cm = confusion_matrix(y_true, y_pred, len(classes))
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(axis=1)
+    precision = _safe_divide(tp, cm.sum(axis=0))
+    recall = _safe_divide(tp, support)
+    f1 = _safe_divide(2 * precision * recall, precision + recall)
+    table = pd.DataFrame(
+        {"precision": precision, "recall": recall, "f1-score": f1, "support": support}, index=list(classes)
+    )
+    total = support.sum()
+    accuracy = tp.sum() / total if total else 0.0
+    weights = support / total if total else np.zeros_like(support, dtype=float)
+    table.loc["accuracy"] = [np.nan, np.nan, accuracy, total]
+    table.loc["macro avg"] = [precision.mean(), recall.mean(), f1.mean(), total]
+    table.loc["weighted avg"] = [precision @ weights, recall @ weights, f1 @ weights, total]
+    table["support"] = table["support"].astype(int)
+    return table
+
+
+def metrics(y_true, y_pred, classes: Sequence[str] = CLASSES) -> dict[str, float]:
+    """Accuracy, macro F1 and weighted F1, plus F1 per class, as a flat dict for records."""
+    table = per_class_table(y_true, y_pred, classes)
+    out = {
+        "accuracy": float(table.loc["accuracy", "f1-score"]),
+        "macro_f1": float(table.loc["macro avg", "f1-score"]),
+        "weighted_f1": float(table.loc["weighted avg", "f1-score"]),
+        "n": int(table.loc["accuracy", "support"]),
+    }
+    out.update({f"f1_{c}": float(table.loc[c, "f1-score"]) for c in classes})
+    return out
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The per-class table as text, two decimals, the way the original report printed it."""
+    return table.to_string(float_format=lambda v: f"{v:.2f}", na_rep="")

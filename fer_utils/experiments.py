@@ -1,0 +1,230 @@
+"""Experiments as data: a config in, a JSON record under results/ out, reused when it exists.
+
+An experiment trains one model on the stratified train split, picks its best epoch on the
+validation split, and evaluates the test set once at the end. Its record holds the config, the
+history, the validation and test metrics and the wall time. Rerunning the same config loads the
+stored record instead of training again, unless ``retrain`` (or ``$FER_RETRAIN=1``) asks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .checkpoints import save_model
+from .data import CLASSES, FER2013, Split, load_fer2013, stratified_subset, train_val_split
+from .evaluate import metrics, per_class_table, predict_proba
+from .models import build_model, count_flops, count_parameters
+from .paths import results_dir, runs_dir
+from .runtime import default_device, fast_mode, set_seed
+from .storage import load_json, save_record
+from .train import TrainConfig, fit
+
+RETRAIN_ENV = "FER_RETRAIN"
+FAST_FRACTION = 0.03
+
+
+def records_dir() -> Path:
+    """results/ in full mode; results/fast/ (ignored by git) in fast mode, so CI never overwrites a real record."""
+    return results_dir() / "fast" if fast_mode() else results_dir()
+
+
+@dataclass
+class ExperimentConfig:
+    """A model, its options, the training config and the data it sees."""
+
+    model: str = "residual_cnn"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    schedule: str = "onecycle"
+    patience: int | None = None
+    augment: str = "hflip+shift"
+    seed: int = 0
+    precision: str = "auto"
+    data_fraction: float = 1.0  # stratified fraction of the train split used for training
+    val_fraction: float = 0.3
+    tta: bool = False  # flip test-time augmentation in the final metrics
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown experiment config keys {sorted(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))  # tuples become lists, as in JSON
+
+    def key(self) -> str:
+        """A short hash of the config: the same config always maps to the same record."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+
+    def train_config(self) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        return TrainConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+
+    def fast(self) -> ExperimentConfig:
+        """The CI version: a small stratified subset and one epoch."""
+        return dataclasses.replace(self, epochs=1, data_fraction=min(self.data_fraction, FAST_FRACTION))
+
+
+def split_data(data: FER2013, config: ExperimentConfig) -> tuple[Split, Split, Split]:
+    """(train, val, test) for a config; in fast mode every split is a small stratified subset."""
+    train, val = train_val_split(data.train, config.val_fraction, seed=0)
+    train = stratified_subset(train, config.data_fraction, seed=config.seed)
+    test = data.test
+    if fast_mode():
+        val = stratified_subset(val, FAST_FRACTION, seed=0)
+        test = stratified_subset(test, FAST_FRACTION, seed=0)
+    return train, val, test
+
+
+def test_subsets(test: Split, extra: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Boolean masks of the test set to report on: all of it, PublicTest, PrivateTest, and ``extra``."""
+    masks = {"test": np.ones(len(test), bool)}
+    masks.update({s: test.sources == s for s in ("PublicTest", "PrivateTest")})
+    masks.update(extra or {})
+    return masks
+
+
+def evaluate_on(model: nn.Module, split: Split, tta: bool, masks: dict[str, np.ndarray] | None = None):
+    """(metrics per subset, per-class table per subset, probabilities) of ``model`` on ``split``."""
+    probs = predict_proba(model, split.images, tta=tta)
+    pred = probs.argmax(1)
+    masks = masks or {"all": np.ones(len(split), bool)}
+    results = {name: metrics(split.labels[m], pred[m]) for name, m in masks.items()}
+    tables = {name: per_class_table(split.labels[m], pred[m], CLASSES) for name, m in masks.items()}
+    return results, tables, probs
+
+
+def cpu_latency_ms(model: nn.Module, repeats: int = 50) -> float:
+    """Median milliseconds to classify one image on the CPU (batch of 1, fp32, eval mode)."""
+    model = model.to("cpu").eval()
+    x = torch.zeros(1, 1, 48, 48)
+    times = []
+    with torch.no_grad():
+        for i in range(repeats + 5):
+            t0 = time.perf_counter()
+            model(x)
+            if i >= 5:
+                times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000)
+
+
+def record_path(name: str) -> Path:
+    return records_dir() / "experiments" / f"{name}.json"
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    name: str | None = None,
+    data: FER2013 | None = None,
+    data_path: str | os.PathLike | None = None,
+    retrain: bool | None = None,
+    resume: bool = True,
+    save_checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run ``config`` (or load its stored record) and return the record.
+
+    Checkpoints go to runs/<name>/ so that an interrupted run resumes; the record goes to
+    results/experiments/<name>.json (results/fast/ in fast mode, with the fast config).
+    """
+    if fast_mode():
+        config = config.fast()
+    name = name or f"{config.model}-{config.key()}"
+    path = record_path(name)
+    retrain = os.environ.get(RETRAIN_ENV) == "1" if retrain is None else retrain
+    if path.exists() and not retrain:
+        record = load_json(path)
+        if record["config"] == config.to_dict():
+            return record
+    data = data or load_fer2013(data_path)
+    train, val, test = split_data(data, config)
+    set_seed(config.seed)  # fixes the initial weights too
+    model = build_model(config.model, **config.model_kwargs)
+    params, flops = count_parameters(model), count_flops(model)
+    latency = cpu_latency_ms(model)
+    started = time.perf_counter()
+    result = fit(model, train, val, config.train_config(), run_dir=runs_dir() / name, resume=resume, progress=progress)
+    wall = time.perf_counter() - started
+    val_metrics, _, _ = evaluate_on(result.model, val, config.tta)
+    test_metrics, _, _ = evaluate_on(result.model, test, config.tta, test_subsets(test))
+    if save_checkpoint:
+        save_model(save_checkpoint, result.model, config=config.to_dict(), record=name)
+    record = {
+        "name": name,
+        "key": config.key(),
+        "config": config.to_dict(),
+        "fast_mode": fast_mode(),
+        "device": str(default_device()),
+        "n_train": len(train), "n_val": len(val), "n_test": len(test),
+        "params": params, "flops": flops, "cpu_latency_ms": latency,
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "train_seconds": result.train_seconds,
+        "wall_seconds": wall,
+        "val": val_metrics["all"],
+        "test": test_metrics,
+        "history": result.history.to_dict(orient="records"),
+    }
+    save_record(name, record, path.parent)
+    return load_json(path)
+
+
+def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per record: config columns, then sizes, times and accuracies."""
+    rows = []
+    for r in records:
+        rows.append({
+            "name": r["name"], **{k: v for k, v in r["config"].items() if k != "model_kwargs"},
+            "model_kwargs": json.dumps(r["config"]["model_kwargs"], sort_keys=True),
+            "params": r["params"], "flops": r["flops"], "cpu_latency_ms": r["cpu_latency_ms"],
+            "train_seconds": r["train_seconds"], "best_epoch": r["best_epoch"],
+            "val_accuracy": r["val"]["accuracy"], "test_accuracy": r["test"]["test"]["accuracy"],
+            "test_weighted_f1": r["test"]["test"]["weighted_f1"],
+        })
+    return pd.DataFrame(rows)
+
+
+def history_frame(record: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(record["history"])
+
+
+def evaluate_checkpoint(
+    model: nn.Module,
+    checkpoint: str | os.PathLike,
+    data: FER2013 | None = None,
+    data_path: str | os.PathLike | None = None,
+    tta: bool = False,
+    record_name: str | None = None,
+    extra_subsets: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Evaluate a trained model on the test set (all, PublicTest, PrivateTest, ``extra_subsets``)
+    and save ``results/<record_name>.json``; returns metrics, tables and the record's path."""
+    data = data or load_fer2013(data_path)
+    test = stratified_subset(data.test, FAST_FRACTION, seed=0) if fast_mode() else data.test
+    masks = test_subsets(test, extra_subsets)
+    results, tables, probs = evaluate_on(model, test, tta, masks)
+    name = record_name or f"evaluation_{Path(checkpoint).stem}"
+    path = save_record(name, {
+        "checkpoint": str(checkpoint), "tta": tta, "fast_mode": fast_mode(), "metrics": results,
+        "per_class": {k: t.reset_index(names="class").to_dict(orient="records") for k, t in tables.items()},
+    }, records_dir())
+    return {"metrics": results, "tables": tables, "probabilities": probs, "test": test, "record_path": path}

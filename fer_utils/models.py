@@ -1,0 +1,200 @@
+"""The models of the course, built by name from keyword configuration.
+
+Every model takes a batch of (B, 1, 48, 48) float images and returns (B, 7) logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+NUM_CLASSES = 7
+INPUT_SHAPE = (1, 48, 48)
+
+
+class MLP(nn.Module):
+    """A multi-layer perceptron on the flattened 48*48 pixels."""
+
+    def __init__(self, hidden: Sequence[int] = (1024, 512), dropout: float = 0.3, num_classes: int = NUM_CLASSES):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = INPUT_SHAPE[1] * INPUT_SHAPE[2]
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def conv_bn_relu(c_in: int, c_out: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def early_downsampling_stem(width: int) -> nn.Sequential:
+    """ImageNet-style stem: 7x7 stride-2 conv then 2x2 pooling, 48x48 -> 12x12 before any block."""
+    return nn.Sequential(conv_bn_relu(1, width, stride=2, kernel=7), nn.MaxPool2d(2))
+
+
+class PlainCNN(nn.Module):
+    """A VGG-style stack of ``depth`` 3x3 conv layers without skip connections.
+
+    Convs come in stages of ``convs_per_stage``; after each stage (up to three) the map is pooled
+    2x2 (``pooling`` 'max' or 'avg') and the width doubles. ``early_downsample`` adds the
+    ImageNet-style stem that shrinks 48x48 to 12x12 first.
+    """
+
+    def __init__(
+        self,
+        depth: int = 6,
+        width: int = 32,
+        pooling: str = "max",
+        early_downsample: bool = False,
+        convs_per_stage: int = 2,
+        dropout: float = 0.3,
+        num_classes: int = NUM_CLASSES,
+    ):
+        super().__init__()
+        if pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
+        if depth < 1:
+            raise ValueError(f"depth must be at least 1, got {depth}")
+        pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
+        layers: list[nn.Module] = []
+        c_in = 1
+        if early_downsample:
+            layers.append(early_downsampling_stem(width))
+            c_in = width
+        c_out, pools = width, 0
+        for i in range(depth):
+            layers.append(conv_bn_relu(c_in, c_out))
+            c_in = c_out
+            if (i + 1) % convs_per_stage == 0 and i + 1 < depth and pools < 3:
+                layers.append(pool(2))
+                pools += 1
+                c_out *= 2
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convs with a skip connection (a 1x1 projection when the shape changes)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        self.skip = (
+            nn.Identity()
+            if stride == 1 and c_in == c_out
+            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+class ResidualCNN(nn.Module):
+    """A small ResNet for 48x48 faces: a 3x3 stem at full resolution, then stages of residual blocks.
+
+    ``widths[i]`` channels and ``blocks[i]`` blocks in stage i; each stage after the first halves
+    the map (48 -> 24 -> 12 -> 6 with four stages). The defaults have about 1.2M parameters,
+    the size of the original report's model.
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int] = (32, 64, 128, 256),
+        blocks: Sequence[int] = (1, 1, 1, 1),
+        dropout: float = 0.3,
+        early_downsample: bool = False,
+        num_classes: int = NUM_CLASSES,
+    ):
+        super().__init__()
+        if len(widths) != len(blocks):
+            raise ValueError(f"widths and blocks need one entry per stage, got {widths} and {blocks}")
+        stem = early_downsampling_stem(widths[0]) if early_downsample else conv_bn_relu(1, widths[0])
+        layers: list[nn.Module] = [stem]
+        c_in = widths[0]
+        for stage, (width, n) in enumerate(zip(widths, blocks, strict=True)):
+            for b in range(n):
+                stride = 2 if stage > 0 and b == 0 else 1
+                layers.append(ResidualBlock(c_in, width, stride))
+                c_in = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def resnet18(num_classes: int = NUM_CLASSES, dropout: float = 0.0) -> nn.Module:
+    """torchvision's ResNet-18, adapted to 1x48x48: a 3x3 stride-1 first conv and no max-pool.
+
+    Randomly initialised: ImageNet weights would need a download, and they expect RGB photos.
+    """
+    from torchvision.models import resnet  # imported here: torchvision.models takes seconds to import
+
+    model = resnet.resnet18(weights=None, num_classes=num_classes)
+    model.conv1 = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    if dropout:
+        model.fc = nn.Sequential(nn.Dropout(dropout), model.fc)
+    return model
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "mlp": MLP,
+    "plain_cnn": PlainCNN,
+    "residual_cnn": ResidualCNN,
+    "resnet18": resnet18,
+}
+
+
+def build_model(name: str, **kwargs) -> nn.Module:
+    """Build a registered model by name, e.g. ``build_model('plain_cnn', depth=4, pooling='avg')``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    try:
+        model = MODELS[name](**kwargs)
+    except TypeError as err:
+        raise ValueError(f"bad options for model {name!r}: {err}") from err
+    model.fer_spec = {"name": name, "kwargs": dict(kwargs)}
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...] = INPUT_SHAPE) -> int:
+    """Forward-pass FLOPs for one image, by torch's own flop counter (a multiply-add counts 2)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *input_shape, device=device))
+    model.train(was_training)
+    return counter.get_total_flops()

@@ -1,0 +1,219 @@
+"""One ``fit`` for every model: in-memory data, batch augmentation, checkpoints and resume.
+
+Model selection uses the validation split only: the best epoch is the one with the highest
+validation accuracy, and early stopping watches the same number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .augment import make_augment
+from .checkpoints import load_state, model_spec, read_checkpoint, save_torch
+from .data import Split, to_model_input
+from .evaluate import predict_proba
+from .runtime import autocast, default_device, resolve_precision, set_seed
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run besides the model and the data."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "adamw"  # 'adamw' or 'sgd'
+    lr: float = 1e-3  # the peak rate for 'onecycle'
+    weight_decay: float = 5e-4
+    momentum: float = 0.9  # SGD only
+    label_smoothing: float = 0.0
+    schedule: str = "onecycle"  # 'onecycle', 'cosine', 'plateau' or 'constant'
+    patience: int | None = None  # stop after this many epochs without a better validation accuracy
+    augment: str = "hflip+shift"  # a policy name from fer_utils.augment
+    seed: int = 0
+    precision: str = "auto"  # 'auto' (bf16 where it pays), 'bf16', 'fp16' or 'fp32'
+    channels_last: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the model at its best validation epoch, and the epoch-by-epoch history."""
+
+    model: nn.Module
+    history: pd.DataFrame
+    best_epoch: int
+    best_val_accuracy: float
+    train_seconds: float
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=config.lr, momentum=config.momentum,
+            weight_decay=config.weight_decay, nesterov=True,
+        )
+    raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {config.optimizer!r}")
+
+
+def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
+    """The learning-rate schedule; all but 'plateau' step once per batch."""
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.2)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=3)
+    if config.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    raise ValueError(f"schedule must be 'onecycle', 'cosine', 'plateau' or 'constant', got {config.schedule!r}")
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed for one epoch's shuffling, augmentation and dropout: resuming at any epoch
+    boundary replays exactly what an uninterrupted run would have drawn."""
+    return seed * 100_003 + epoch
+
+
+def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype, bar):
+    """One pass over the training data; returns (mean loss, accuracy, images per second)."""
+    model.train()
+    order = torch.randperm(len(images))
+    total_loss, correct, seen = 0.0, 0, 0
+    start = time.perf_counter()
+    for begin in range(0, len(order), config.batch_size):
+        idx = order[begin : begin + config.batch_size]
+        if len(idx) < 2:  # BatchNorm cannot train on a single image
+            continue
+        x = augment(to_model_input(images[idx].to(device, non_blocking=True)))
+        y = labels[idx].to(device, non_blocking=True)
+        if config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, dtype):
+            logits = model(x)
+            loss = loss_fn(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step()
+        total_loss += loss.item() * len(idx)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(idx)
+        bar.update(1)
+    seconds = time.perf_counter() - start
+    return total_loss / seen, correct / seen, seen / seconds
+
+
+def _checkpoint_state(model, optimizer, scheduler, config, epoch, history, best) -> dict[str, Any]:
+    return {
+        "spec": model_spec(model),
+        "state_dict": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "config": config.to_dict(),
+        "epoch": epoch,
+        "history": history,
+        "best": best,
+    }
+
+
+def fit(
+    model: nn.Module,
+    train: Split,
+    val: Split,
+    config: TrainConfig | None = None,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> FitResult:
+    """Train ``model`` on ``train``, choosing the best epoch by accuracy on ``val``.
+
+    With ``run_dir``, a checkpoint (``last.pt``) is written atomically after every epoch, and
+    ``resume=True`` continues from it; the final weights equal those of an uninterrupted run.
+    """
+    config = config or TrainConfig()
+    device = torch.device(device) if device is not None else default_device()
+    dtype = resolve_precision(config.precision, device)
+    set_seed(config.seed)
+    model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    images = torch.from_numpy(train.images)
+    labels = torch.from_numpy(train.labels)
+    if device.type == "cuda":
+        images, labels = images.to(device), labels.to(device)
+    steps_per_epoch = sum(1 for b in range(0, len(images), config.batch_size) if len(images) - b >= 2)
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    augment = make_augment(config.augment)
+
+    history: list[dict[str, Any]] = []
+    best = {"epoch": 0, "val_accuracy": -1.0, "state_dict": None, "epochs_without_gain": 0}
+    start_epoch = 1
+    checkpoint = Path(run_dir) / "last.pt" if run_dir is not None else None
+    if resume and checkpoint is not None and checkpoint.exists():
+        ckpt = read_checkpoint(checkpoint)
+        if ckpt["config"] != config.to_dict() or ckpt["spec"] != model_spec(model):
+            raise ValueError(
+                f"{checkpoint} was written by another configuration or model; resume with the same "
+                "settings, or start afresh without --resume (or in another run folder)"
+            )
+        load_state(model, ckpt["state_dict"], checkpoint)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        history, best, start_epoch = ckpt["history"], ckpt["best"], ckpt["epoch"] + 1
+
+    epochs = tqdm(range(start_epoch, config.epochs + 1), desc="epochs", disable=not progress,
+                  initial=start_epoch - 1, total=config.epochs)
+    for epoch in epochs:
+        if best["epochs_without_gain"] >= (config.patience or float("inf")):
+            break
+        torch.manual_seed(epoch_seed(config.seed, epoch))
+        with tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", leave=False, disable=not progress) as bar:
+            loss, acc, speed = _train_one_epoch(
+                model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype, bar
+            )
+        t0 = time.perf_counter()
+        val_probs = predict_proba(model, val.images, precision=config.precision)
+        val_loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(val_probs) + 1e-12), torch.from_numpy(val.labels)))
+        val_acc = float((val_probs.argmax(1) == val.labels).mean())
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(val_acc)
+        row = {
+            "epoch": epoch, "train_loss": loss, "train_accuracy": acc, "val_loss": val_loss,
+            "val_accuracy": val_acc, "lr": optimizer.param_groups[0]["lr"],
+            "images_per_s": speed, "seconds": len(images) / speed + time.perf_counter() - t0,
+        }
+        history.append(row)
+        if val_acc > best["val_accuracy"]:
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best = {"epoch": epoch, "val_accuracy": val_acc, "state_dict": state, "epochs_without_gain": 0}
+        else:
+            best["epochs_without_gain"] += 1
+        epochs.set_postfix(loss=f"{loss:.3f}", val_acc=f"{val_acc:.4f}", img_s=f"{speed:.0f}")
+        if checkpoint is not None:
+            save_torch(checkpoint, _checkpoint_state(model, optimizer, scheduler, config, epoch, history, best))
+
+    if best["state_dict"] is not None:
+        load_state(model, best["state_dict"], "the best epoch")
+    frame = pd.DataFrame(history)
+    seconds = float(frame["seconds"].sum()) if len(frame) else 0.0
+    return FitResult(model.eval(), frame, best["epoch"], best["val_accuracy"], seconds)

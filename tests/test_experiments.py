@@ -1,0 +1,51 @@
+import pytest
+
+import fer_utils as fu
+from fer_utils import experiments
+
+
+def tiny_config(**overrides):
+    return fu.ExperimentConfig(
+        model="plain_cnn", model_kwargs={"depth": 2, "width": 16}, epochs=3, batch_size=32, lr=1e-2,
+        augment="none", precision="fp32", **overrides,
+    )
+
+
+def test_a_record_holds_config_history_metrics_and_is_reused(synthetic, monkeypatch):
+    record = fu.run_experiment(tiny_config(), data=synthetic, progress=False)
+    assert record["config"] == tiny_config().to_dict()
+    assert len(record["history"]) == 3 and record["epochs_run"] == 3
+    assert set(record["test"]) == {"test", "PublicTest", "PrivateTest"}
+    assert record["test"]["PublicTest"]["n"] + record["test"]["PrivateTest"]["n"] == record["test"]["test"]["n"]
+    assert record["params"] > 0 and record["flops"] > 0 and record["train_seconds"] > 0
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stored record should be reused, not retrained")
+
+    monkeypatch.setattr(experiments, "fit", no_training)
+    assert fu.run_experiment(tiny_config(), data=synthetic) == record
+    monkeypatch.setenv("FER_RETRAIN", "1")
+    with pytest.raises(AssertionError, match="reused"):
+        fu.run_experiment(tiny_config(), data=synthetic)
+
+
+def test_fast_mode_uses_one_epoch_and_keeps_records_apart(synthetic, monkeypatch, tmp_path):
+    monkeypatch.setenv("FER_FAST", "1")
+    record = fu.run_experiment(tiny_config(), data=synthetic, progress=False)
+    assert record["epochs_run"] == 1 and record["fast_mode"] is True
+    assert (tmp_path / "results" / "fast" / "experiments" / f"{record['name']}.json").exists()
+    assert not (tmp_path / "results" / "experiments").exists()
+
+
+def test_the_same_config_has_the_same_key_and_another_one_not():
+    assert tiny_config().key() == tiny_config().key()
+    assert tiny_config().key() != tiny_config(seed=1).key()
+    with pytest.raises(ValueError, match="unknown experiment config keys"):
+        fu.ExperimentConfig.from_dict({"modell": "mlp"})
+
+
+def test_records_frame_has_one_row_per_record(synthetic):
+    records = [fu.run_experiment(tiny_config(seed=s), data=synthetic, progress=False) for s in (0, 1)]
+    frame = fu.records_frame(records)
+    assert list(frame["seed"]) == [0, 1]
+    assert frame["val_accuracy"].between(0, 1).all()

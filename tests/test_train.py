@@ -1,0 +1,126 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import fer_utils as fu
+from fer_utils import train as train_module
+
+TINY = {"name": "plain_cnn", "depth": 2, "width": 16}
+
+
+def tiny_model():
+    fu.set_seed(0)  # the initial weights are part of what a seed fixes
+    kwargs = {k: v for k, v in TINY.items() if k != "name"}
+    return fu.build_model(TINY["name"], **kwargs)
+
+
+def config(**overrides):
+    base = dict(epochs=4, batch_size=32, lr=1e-2, augment="none", precision="fp32", seed=0)
+    return fu.TrainConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def splits(synthetic):
+    return fu.train_val_split(synthetic.train, 0.3, seed=0)
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_a_tiny_model_learns_the_synthetic_faces_well_above_chance(splits):
+    train, val = splits
+    result = fu.fit(tiny_model(), train, val, config(epochs=10, augment="shift"), progress=False)
+    assert result.best_val_accuracy > 0.8  # chance is 1/7
+    assert isinstance(result.history, pd.DataFrame) and len(result.history) == 10
+    assert {"train_loss", "val_accuracy", "images_per_s", "lr"} <= set(result.history.columns)
+    assert result.history["train_loss"].iloc[-1] < result.history["train_loss"].iloc[0]
+    assert result.best_epoch == int(result.history["val_accuracy"].idxmax()) + 1
+    # the returned model is the best epoch's
+    probs = fu.predict_proba(result.model, val.images, precision="fp32")
+    assert (probs.argmax(1) == val.labels).mean() == pytest.approx(result.best_val_accuracy)
+
+
+def test_training_is_deterministic(splits):
+    train, val = splits
+    a = fu.fit(tiny_model(), train, val, config(epochs=2, augment="all"), progress=False)
+    b = fu.fit(tiny_model(), train, val, config(epochs=2, augment="all"), progress=False)
+    assert_same_weights(weights(a.model), weights(b.model))
+
+
+@pytest.mark.parametrize(("optimizer", "schedule"), [("sgd", "cosine"), ("adamw", "plateau"), ("adamw", "constant")])
+def test_optimizers_and_schedules_train(splits, optimizer, schedule):
+    train, val = splits
+    result = fu.fit(tiny_model(), train, val, config(epochs=3, optimizer=optimizer, schedule=schedule,
+                                                     lr=0.05 if optimizer == "sgd" else 1e-2,
+                                                     label_smoothing=0.1), progress=False)
+    assert result.history["train_loss"].iloc[-1] < result.history["train_loss"].iloc[0]
+
+
+def test_early_stopping_watches_validation_accuracy(splits):
+    train, val = splits
+    result = fu.fit(tiny_model(), train, val, config(epochs=30, lr=1e-9, schedule="constant", patience=2),
+                    progress=False)
+    assert len(result.history) < 30
+    assert result.history["val_accuracy"].iloc[result.best_epoch:].max() <= result.best_val_accuracy
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_an_interruption_reaches_the_same_weights(splits, tmp_path, monkeypatch):
+    train, val = splits
+    cfg = config(epochs=4, augment="all")
+    full = fu.fit(tiny_model(), train, val, cfg, run_dir=tmp_path / "full", progress=False)
+
+    real_save = train_module.save_torch
+    calls = {"n": 0}
+
+    def save_then_die(path, obj):
+        real_save(path, obj)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Interrupt  # as if the process died right after epoch 2's checkpoint
+
+    monkeypatch.setattr(train_module, "save_torch", save_then_die)
+    with pytest.raises(Interrupt):
+        fu.fit(tiny_model(), train, val, cfg, run_dir=tmp_path / "cut", progress=False)
+    monkeypatch.setattr(train_module, "save_torch", real_save)
+    resumed = fu.fit(tiny_model(), train, val, cfg, run_dir=tmp_path / "cut", resume=True, progress=False)
+
+    assert_same_weights(weights(full.model), weights(resumed.model))
+    pd.testing.assert_frame_equal(
+        full.history.drop(columns=["images_per_s", "seconds"]),
+        resumed.history.drop(columns=["images_per_s", "seconds"]),
+    )
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(splits, tmp_path):
+    train, val = splits
+    fu.fit(tiny_model(), train, val, config(epochs=1), run_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="another configuration"):
+        fu.fit(tiny_model(), train, val, config(epochs=1, lr=0.5), run_dir=tmp_path, resume=True, progress=False)
+
+
+def test_bad_optimizer_and_schedule_names_are_errors(splits):
+    train, val = splits
+    with pytest.raises(ValueError, match="optimizer must be"):
+        fu.fit(tiny_model(), train, val, config(optimizer="adam"), progress=False)
+    with pytest.raises(ValueError, match="schedule must be"):
+        fu.fit(tiny_model(), train, val, config(schedule="linear"), progress=False)
+    with pytest.raises(ValueError, match="precision must be"):
+        fu.fit(tiny_model(), train, val, config(precision="int8"), progress=False)
+
+
+def test_bf16_autocast_trains_when_asked(splits):
+    train, val = splits
+    result = fu.fit(tiny_model(), train, val, config(epochs=2, precision="bf16"), progress=False)
+    assert np.isfinite(result.history["train_loss"]).all()
