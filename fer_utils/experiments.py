@@ -140,8 +140,12 @@ def run_experiment(
     resume: bool = True,
     save_checkpoint: str | os.PathLike | None = None,
     progress: bool = True,
+    evaluate_test: bool = True,
 ) -> dict[str, Any]:
     """Run ``config`` (or load its stored record) and return the record.
+
+    ``evaluate_test=False`` leaves the test set unseen: for candidates that are only compared
+    on the validation split (recipe selection), so that the test set is used once, at the end.
 
     Checkpoints go to runs/<name>/ so that an interrupted run resumes; the record goes to
     results/experiments/<name>.json (results/fast/ in fast mode, with the fast config).
@@ -165,7 +169,7 @@ def run_experiment(
     result = fit(model, train, val, config.train_config(), run_dir=runs_dir() / name, resume=resume, progress=progress)
     wall = time.perf_counter() - started
     val_metrics, _, _ = evaluate_on(result.model, val, config.tta)
-    test_metrics, _, _ = evaluate_on(result.model, test, config.tta, test_subsets(test))
+    test_metrics = evaluate_on(result.model, test, config.tta, test_subsets(test))[0] if evaluate_test else None
     if save_checkpoint:
         save_model(save_checkpoint, result.model, config=config.to_dict(), record=name)
     record = {
@@ -197,8 +201,9 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "model_kwargs": json.dumps(r["config"]["model_kwargs"], sort_keys=True),
             "params": r["params"], "flops": r["flops"], "cpu_latency_ms": r["cpu_latency_ms"],
             "train_seconds": r["train_seconds"], "best_epoch": r["best_epoch"],
-            "val_accuracy": r["val"]["accuracy"], "test_accuracy": r["test"]["test"]["accuracy"],
-            "test_weighted_f1": r["test"]["test"]["weighted_f1"],
+            "val_accuracy": r["val"]["accuracy"],
+            "test_accuracy": r["test"]["test"]["accuracy"] if r["test"] else None,
+            "test_weighted_f1": r["test"]["test"]["weighted_f1"] if r["test"] else None,
         })
     return pd.DataFrame(rows)
 

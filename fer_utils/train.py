@@ -74,7 +74,11 @@ def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
     """The learning-rate schedule; all but 'plateau' step once per batch."""
     total = config.epochs * steps_per_epoch
     if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.2)
+        if total < 4:
+            raise ValueError(f"the 'onecycle' schedule needs at least 4 steps, got {total}; use more data or epochs")
+        # Warm up over 20% of the steps (at least two, so that very short runs still work).
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total,
+                                                   pct_start=max(0.2, 2 / total))
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     if config.schedule == "plateau":

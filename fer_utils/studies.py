@@ -1,0 +1,105 @@
+"""The experiment grids of the course, defined once: the notebooks read their records, and
+``scripts/run_study.py`` runs them (on the CPU here, or on a GPU where one is lent).
+
+Proxy budgets keep each grid rerunnable on a 2-core CPU: half of the training split and
+10 epochs per run (``PROXY``). The final model's budget is its own (``final_recipe``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .augment import POLICIES
+from .experiments import ExperimentConfig
+
+# The CPU-efficient residual network: no residual block at 48x48 (the stem conv only), then
+# three stages at 24, 12 and 6 pixels. Same 1.2M parameters as the original report's model,
+# 2.5x its training speed on this CPU.
+FAST_RESIDUAL = {"widths": [32, 64, 128, 256], "blocks": [0, 1, 1, 1]}
+
+PROXY = ExperimentConfig(
+    model="residual_cnn", model_kwargs=FAST_RESIDUAL, epochs=10, batch_size=128, optimizer="adamw",
+    lr=2e-3, weight_decay=5e-4, label_smoothing=0.0, schedule="onecycle", augment="none",
+    data_fraction=0.5,
+)
+SEEDS = (0, 1, 2)
+
+
+def augmentation_ablation() -> list[ExperimentConfig]:
+    """Notebook 02: the same model and budget under every augmentation policy, three seeds each."""
+    return [dataclasses.replace(PROXY, augment=p, seed=s) for p in POLICIES for s in SEEDS]
+
+
+ARCHITECTURES = {
+    "MLP": ("mlp", {}),
+    "plain CNN, depth 2": ("plain_cnn", {"depth": 2}),
+    "plain CNN, depth 4": ("plain_cnn", {"depth": 4}),
+    "plain CNN, depth 6": ("plain_cnn", {"depth": 6}),
+    "plain CNN, depth 8": ("plain_cnn", {"depth": 8}),
+    "plain CNN, depth 6, avg pooling": ("plain_cnn", {"depth": 6, "pooling": "avg"}),
+    "plain CNN, depth 6, early downsampling": ("plain_cnn", {"depth": 6, "early_downsample": True}),
+    "residual CNN (report size)": ("residual_cnn", {}),
+    "residual CNN, no 48x48 block": ("residual_cnn", FAST_RESIDUAL),
+    "residual CNN, early downsampling": ("residual_cnn", {"early_downsample": True}),
+    "ResNet-18 (torchvision)": ("resnet18", {}),
+}
+
+
+def architecture_comparison() -> dict[str, ExperimentConfig]:
+    """Notebook 03: every architecture with the same data, augmentation and budget."""
+    return {
+        label: dataclasses.replace(PROXY, model=name, model_kwargs=kwargs, augment="hflip+shift")
+        for label, (name, kwargs) in ARCHITECTURES.items()
+    }
+
+
+# The final model: a fixed CPU budget of about 45 minutes of training on the 2-core machine.
+FINAL_BASE = ExperimentConfig(
+    model="residual_cnn", model_kwargs=FAST_RESIDUAL, epochs=24, batch_size=128, optimizer="adamw",
+    lr=2e-3, weight_decay=5e-4, label_smoothing=0.1, schedule="onecycle", augment="hflip+shift",
+    tta=True,
+)
+
+
+def final_recipe_candidates() -> dict[str, ExperimentConfig]:
+    """Recipes compared on the validation split only, each sized to the same CPU time."""
+    wider = {"widths": [32, 64, 128, 256], "blocks": [0, 1, 2, 2]}  # 2.7M params, half the speed
+    return {
+        "base: hflip+shift, label smoothing 0.1": FINAL_BASE,
+        "no label smoothing": dataclasses.replace(FINAL_BASE, label_smoothing=0.0),
+        "all augmentations": dataclasses.replace(FINAL_BASE, augment="all"),
+        "hflip+shift+erase": dataclasses.replace(FINAL_BASE, augment="hflip+shift+erase"),
+        "SGD with Nesterov momentum": dataclasses.replace(FINAL_BASE, optimizer="sgd", lr=0.05),
+        "deeper (2.7M params), 12 epochs": dataclasses.replace(FINAL_BASE, model_kwargs=wider, epochs=12),
+    }
+
+
+FINAL_NAME = "final_model"
+
+
+def record_name(study: str, config: ExperimentConfig) -> str:
+    """The record name of a grid's run: the study, the model and the config's key."""
+    return f"{study}-{config.model}-{config.key()}"
+
+
+def load_study(study: str, grid: dict[str, ExperimentConfig]) -> dict[str, dict]:
+    """The stored records of a grid, by label (runs without a record are left out)."""
+    from .experiments import record_path
+    from .storage import load_json
+
+    out = {}
+    for label, config in grid.items():
+        path = record_path(record_name(study, config))
+        if path.exists():
+            out[label] = load_json(path)
+    return out
+
+
+def choose_final_recipe() -> tuple[str, ExperimentConfig]:
+    """The candidate with the best validation accuracy among the stored 'recipes' records."""
+    candidates = final_recipe_candidates()
+    records = load_study("recipes", candidates)
+    if not records:
+        raise FileNotFoundError("no recipe records yet: run `python scripts/run_study.py recipes` first")
+    label = max(records, key=lambda k: records[k]["val"]["accuracy"])
+    return label, candidates[label]
