@@ -1,0 +1,83 @@
+"""Duplicate and leakage audit of FER-2013: exact copies, label conflicts, blank images,
+near-duplicates by perceptual hash, and the test images with no twin in the training set."""
+
+from __future__ import annotations
+
+import hashlib
+
+import imagehash
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .data import CLASSES, FER2013
+
+
+def _group_by_key(keys: list) -> list[np.ndarray]:
+    """Index arrays of the positions that share a key, for keys that occur more than once."""
+    groups: dict = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    return [np.asarray(g) for g in groups.values() if len(g) > 1]
+
+
+def pixel_hashes(images: np.ndarray) -> list[str]:
+    """A digest of each image's exact pixels: equal digests mean identical images. (N, 48, 48) -> N."""
+    return [hashlib.blake2b(img.tobytes(), digest_size=16).hexdigest() for img in images]
+
+
+def perceptual_hashes(images: np.ndarray) -> list[str]:
+    """imagehash's pHash of each image: equal hashes mean near-identical images."""
+    return [str(imagehash.phash(Image.fromarray(img))) for img in images]
+
+
+def near_constant(images: np.ndarray, max_std: float = 3.0) -> np.ndarray:
+    """Boolean mask of blank or near-constant images (pixel standard deviation below ``max_std``)."""
+    return images.reshape(len(images), -1).std(axis=1) < max_std
+
+
+def combined(data: FER2013) -> pd.DataFrame:
+    """One row per image of both splits: split ('train'/'test'), source, label and path."""
+    return pd.DataFrame({
+        "split": ["train"] * len(data.train) + ["test"] * len(data.test),
+        "source": np.concatenate([data.train.sources, data.test.sources]),
+        "label": np.concatenate([data.train.labels, data.test.labels]),
+        "path": np.concatenate([data.train.paths, data.test.paths]),
+    })
+
+
+def duplicate_groups(data: FER2013, keys: list[str]) -> pd.DataFrame:
+    """One row per group of images that share a key, across both splits.
+
+    Columns: size, n_train, n_test, kind ('within train', 'within test' or 'train and test'),
+    conflicting_labels (copies labelled differently), labels (class names) and rows (indices
+    into ``combined(data)``: train images first, then test).
+    """
+    frame = combined(data)
+    rows = []
+    for idx in _group_by_key(keys):
+        split = frame["split"].to_numpy()[idx]
+        labels = frame["label"].to_numpy()[idx]
+        n_train, n_test = int((split == "train").sum()), int((split == "test").sum())
+        kind = "train and test" if n_train and n_test else ("within train" if n_train else "within test")
+        rows.append({
+            "size": len(idx), "n_train": n_train, "n_test": n_test, "kind": kind,
+            "conflicting_labels": len(set(labels)) > 1,
+            "labels": sorted({CLASSES[label] for label in labels}), "rows": idx.tolist(),
+        })
+    return pd.DataFrame(rows, columns=["size", "n_train", "n_test", "kind", "conflicting_labels", "labels", "rows"])
+
+
+def audit_summary(groups: pd.DataFrame) -> pd.DataFrame:
+    """Per kind of group: how many groups, how many images in them, how many with conflicting labels."""
+    if groups.empty:
+        return pd.DataFrame(columns=["groups", "images", "conflicting groups"])
+    return groups.groupby("kind").agg(
+        groups=("size", "size"), images=("size", "sum"), **{"conflicting groups": ("conflicting_labels", "sum")}
+    )
+
+
+def deduplicated_test_mask(data: FER2013) -> np.ndarray:
+    """Boolean mask over ``data.test``: True for test images with no exact pixel twin in the training set."""
+    train = set(pixel_hashes(data.train.images))
+    return np.asarray([h not in train for h in pixel_hashes(data.test.images)])
