@@ -3,6 +3,8 @@
 Notebooks use it through one namespace: ``import fer_utils as fu``.
 """
 
+from . import audit, studies
+from .audit import deduplicated_test_mask
 from .augment import POLICIES, make_augment
 from .checkpoints import CheckpointError, load_model, save_model
 from .data import (
@@ -16,12 +18,18 @@ from .data import (
     train_val_split,
 )
 from .evaluate import confusion_matrix, format_table, metrics, per_class_table, predict_proba
-from .experiments import ExperimentConfig, evaluate_checkpoint, history_frame, records_frame, run_experiment
+from .experiments import (
+    ExperimentConfig,
+    evaluate_checkpoint,
+    history_frame,
+    records_frame,
+    run_experiment,
+)
 from .figures import save_fig
 from .models import MODELS, build_model, count_flops, count_parameters
 from .paths import FIGURES_DIR, PROJECT_ROOT, RESULTS_DIR, DatasetNotFoundError, find_dataset
 from .runtime import fast_mode, set_seed
-from .storage import load_json, save_json, save_record
+from .storage import load_json, records_dir, save_json, save_record
 from .train import FitResult, TrainConfig, fit
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -81,3 +81,13 @@ def deduplicated_test_mask(data: FER2013) -> np.ndarray:
     """Boolean mask over ``data.test``: True for test images with no exact pixel twin in the training set."""
     train = set(pixel_hashes(data.train.images))
     return np.asarray([h not in train for h in pixel_hashes(data.test.images)])
+
+
+def near_duplicate_groups(data: FER2013, exact: pd.DataFrame, blank: np.ndarray) -> pd.DataFrame:
+    """Groups of equal perceptual hash that are not already one exact-copy group and are not all
+    blank images (pHash gives every blank image the same hash). Columns as ``duplicate_groups``."""
+    images = np.concatenate([data.train.images, data.test.images])
+    near = duplicate_groups(data, perceptual_hashes(images))
+    exact_sets = {frozenset(r) for r in exact["rows"]}
+    keep = np.asarray([frozenset(r) not in exact_sets and not blank[r].all() for r in near["rows"]], dtype=bool)
+    return near[keep].reset_index(drop=True) if len(near) else near

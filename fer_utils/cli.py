@@ -63,7 +63,7 @@ def _predict(args) -> int:
     for p in predictions:
         top = ", ".join(f"{c} {prob:.1%}" for c, prob in p.top(args.top))
         print(f"{p.path}: {top}")
-    for path, err in errors.items():
+    for err in errors.values():
         print(f"error: {err}", file=sys.stderr)
     return 1 if errors else 0
 

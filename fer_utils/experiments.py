@@ -26,18 +26,13 @@ from .checkpoints import save_model
 from .data import CLASSES, FER2013, Split, load_fer2013, stratified_subset, train_val_split
 from .evaluate import metrics, per_class_table, predict_proba
 from .models import build_model, count_flops, count_parameters
-from .paths import results_dir, runs_dir
+from .paths import runs_dir
 from .runtime import default_device, fast_mode, set_seed
-from .storage import load_json, save_record
+from .storage import load_json, records_dir, save_record
 from .train import TrainConfig, fit
 
 RETRAIN_ENV = "FER_RETRAIN"
 FAST_FRACTION = 0.03
-
-
-def records_dir() -> Path:
-    """results/ in full mode; results/fast/ (ignored by git) in fast mode, so CI never overwrites a real record."""
-    return results_dir() / "fast" if fast_mode() else results_dir()
 
 
 @dataclass
@@ -221,15 +216,16 @@ def evaluate_checkpoint(
     record_name: str | None = None,
     extra_subsets: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a trained model on the test set (all, PublicTest, PrivateTest, ``extra_subsets``)
-    and save ``results/<record_name>.json``; returns metrics, tables and the record's path."""
+    """Evaluate a trained model on the test set (all, PublicTest, PrivateTest, ``extra_subsets``:
+    masks over ``data.test``) and save ``results/<record_name>.json``; returns metrics, tables,
+    probabilities and the record's path."""
     data = data or load_fer2013(data_path)
-    test = stratified_subset(data.test, FAST_FRACTION, seed=0) if fast_mode() else data.test
+    test = data.test
     masks = test_subsets(test, extra_subsets)
     results, tables, probs = evaluate_on(model, test, tta, masks)
     name = record_name or f"evaluation_{Path(checkpoint).stem}"
     path = save_record(name, {
         "checkpoint": str(checkpoint), "tta": tta, "fast_mode": fast_mode(), "metrics": results,
         "per_class": {k: t.reset_index(names="class").to_dict(orient="records") for k, t in tables.items()},
-    }, records_dir())
+    })
     return {"metrics": results, "tables": tables, "probabilities": probs, "test": test, "record_path": path}

@@ -5,11 +5,16 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from .paths import FIGURES_DIR
+from .runtime import fast_mode
 from .storage import atomic_write
 
 
 def save_fig(name: str, fig=None, dpi: int = 110):
-    """Save ``fig`` (default: the current figure) as ``figures/<name>.png`` and return the path."""
+    """Save ``fig`` (default: the current figure) as ``figures/<name>.png`` and return the path.
+
+    In fast mode (CI) figures go to figures/fast/, ignored by git, so the report's stay as they are.
+    """
     fig = fig or plt.gcf()
     fig.tight_layout()
-    return atomic_write(FIGURES_DIR / f"{name}.png", lambda f: fig.savefig(f, format="png", dpi=dpi))
+    folder = FIGURES_DIR / "fast" if fast_mode() else FIGURES_DIR
+    return atomic_write(folder / f"{name}.png", lambda f: fig.savefig(f, format="png", dpi=dpi))

@@ -154,7 +154,9 @@ def resnet18(num_classes: int = NUM_CLASSES, dropout: float = 0.0) -> nn.Module:
 
     Randomly initialised: ImageNet weights would need a download, and they expect RGB photos.
     """
-    from torchvision.models import resnet  # imported here: torchvision.models takes seconds to import
+    from torchvision.models import (
+        resnet,  # imported here: torchvision.models takes seconds to import
+    )
 
     model = resnet.resnet18(weights=None, num_classes=num_classes)
     model.conv1 = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)

@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from .paths import PROJECT_ROOT, results_dir
+from .runtime import fast_mode
+
+
+def records_dir() -> Path:
+    """results/ in full mode; results/fast/ (ignored by git) in fast mode, so CI never overwrites a real record."""
+    return results_dir() / "fast" if fast_mode() else results_dir()
 
 
 def atomic_write(path: str | os.PathLike, write) -> Path:
@@ -78,7 +84,7 @@ def environment() -> dict[str, Any]:
 
 
 def save_record(name: str, record: dict[str, Any], folder: str | os.PathLike | None = None) -> Path:
-    """Save a run's record (config, metrics, timings) as ``<folder>/<name>.json`` (default results/),
-    with the environment it ran in."""
-    folder = Path(folder) if folder is not None else results_dir()
+    """Save a run's record (config, metrics, timings) as ``<folder>/<name>.json`` (default
+    ``records_dir()``), with the environment it ran in."""
+    folder = Path(folder) if folder is not None else records_dir()
     return save_json(folder / f"{name}.json", {**record, "environment": environment()})

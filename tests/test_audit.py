@@ -51,3 +51,11 @@ def test_perceptual_hash_groups_a_slightly_changed_copy_that_exact_hashing_misse
     assert len(audit._group_by_key(audit.pixel_hashes(images))) == 0
     groups = audit._group_by_key(audit.perceptual_hashes(images))
     assert [g.tolist() for g in groups] == [[0, 1]]
+
+
+def test_near_duplicate_groups_leave_out_exact_copies_and_blank_images():
+    data = known_dataset()
+    images = np.concatenate([data.train.images, data.test.images])
+    exact = audit.duplicate_groups(data, audit.pixel_hashes(images))
+    near = audit.near_duplicate_groups(data, exact, audit.near_constant(images))
+    assert near.empty and list(near.columns) == list(exact.columns)

@@ -1,0 +1,63 @@
+# fer-course: `make report` rebuilds the report (notebooks and figures), `make test` runs every check.
+# Both create .venv and install into it the first time; both are safe to run again.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+NB_CLEAN := $(BIN)/nb-clean
+NB_CLEAN_FLAGS := --preserve-cell-outputs
+
+.PHONY: install data report test lint final-model studies clean-notebooks readme
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# Finds the dataset ($$FER2013_PATH, data/fer2013.zip or data/fer2013/), downloading it if it can.
+data: install
+	@$(BIN)/python -c "import fer_utils as fu; print('dataset:', fu.find_dataset())" 2>/dev/null \
+		|| $(BIN)/python -m fer_utils download
+
+# The main job: execute every notebook in order (full mode), which regenerates figures/, then the README's results.
+report: install data
+	@for nb in $(NOTEBOOKS); do \
+		echo "== $$nb"; \
+		FER_FAST=0 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.timeout=3600 "$$nb" || exit 1; \
+	done
+	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(NOTEBOOKS)
+	$(BIN)/python scripts/render_readme.py
+
+readme: install
+	$(BIN)/python scripts/render_readme.py
+
+# Every check: unit tests, every notebook executed in fast mode (FER_FAST=1), clean notebooks, lint.
+test: install
+	FER_FAST=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=1200 tests notebooks
+	$(NB_CLEAN) check $(NB_CLEAN_FLAGS) $(NOTEBOOKS)
+	$(BIN)/python scripts/render_readme.py --check
+	$(BIN)/ruff check fer_utils tests scripts
+
+lint: install
+	$(BIN)/ruff check fer_utils tests scripts
+
+# Strip execution counts and volatile metadata from the notebooks (outputs are kept: they are the report).
+clean-notebooks: install
+	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(NOTEBOOKS)
+
+# Retrain the shipped model (about an hour on a 2-core CPU): the best recipe by validation accuracy.
+final-model: install data
+	$(BIN)/python scripts/run_study.py final --retrain
+
+# Rerun the study grids of notebooks 02 and 03 and the final-model candidates (hours on a CPU).
+studies: install data
+	$(BIN)/python scripts/run_study.py recipes
+	$(BIN)/python scripts/run_study.py ablation
+	$(BIN)/python scripts/run_study.py architectures

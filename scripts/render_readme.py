@@ -1,0 +1,94 @@
+"""Render the README's results section from the records under results/ (never typed by hand).
+
+    python scripts/render_readme.py           # rewrite the section between the markers
+    python scripts/render_readme.py --check   # exit 1 if the README is not what the records give
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fer_utils.paths import PROJECT_ROOT, RESULTS_DIR
+from fer_utils.storage import load_json
+
+README = PROJECT_ROOT / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+SPLITS = [("test", "full test set (7,178)"), ("PrivateTest", "PrivateTest (3,589)"),
+          ("PublicTest", "PublicTest (3,589)"), ("deduplicated", "")]
+
+
+def _load(path: Path):
+    return load_json(path) if path.exists() else None
+
+
+def _pct(x) -> str:
+    return f"{x:.2%}" if x is not None else "–"
+
+
+def _f(x) -> str:
+    return f"{x:.4f}" if x is not None else "–"
+
+
+def render() -> str:
+    original = load_json(RESULTS_DIR / "original_report.json")
+    final = _load(RESULTS_DIR / "experiments" / "final_model.json")
+    evaluation = _load(RESULTS_DIR / "evaluation_final_model.json")
+    gpu = _load(RESULTS_DIR / "experiments" / "final_model_gpu.json")
+    lines = []
+    if final is None or evaluation is None:
+        return "The final model has not been trained and evaluated yet (`make final-model`, then `make report`).\n"
+    metrics = evaluation["metrics"]
+    minutes = final["train_seconds"] / 60
+    lines += [
+        f"The shipped model (`results/final_model.pt`) is a {final['params'] / 1e6:.1f}M-parameter residual CNN trained "
+        f"for {final['epochs_run']} epochs in **{minutes:.0f} minutes on a 2-core CPU** "
+        f"(validation accuracy {_pct(final['val']['accuracy'])}; recipe chosen on the validation split).",
+        "",
+        "| test split | accuracy | weighted F1 | original report: accuracy | weighted F1 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, label in SPLITS:
+        if key not in metrics:
+            continue
+        m = metrics[key]
+        ref = original["test"] if key == "test" else {}
+        name = f"deduplicated test set ({m['n']:,})" if key == "deduplicated" else label
+        lines.append(f"| {name} | {_pct(m['accuracy'])} | {_f(m['weighted_f1'])} | "
+                     f"{_pct(ref.get('accuracy'))} | {_f(ref.get('weighted_f1'))} |")
+    if gpu is not None:
+        lines += [
+            "",
+            f"A second record, not shipped as the default: the same code on a GPU ({gpu['environment'].get('cuda_device')}), "
+            f"a {gpu['params'] / 1e6:.1f}M-parameter variant for {gpu['epochs_run']} epochs in {gpu['train_seconds'] / 60:.1f} minutes: "
+            f"{_pct(gpu['test']['test']['accuracy'])} on the full test set, {_pct(gpu['test']['PrivateTest']['accuracy'])} on PrivateTest "
+            f"(checkpoint `results/final_model_gpu.pt`).",
+        ]
+    lines += ["", "![Confusion matrix of the final model](figures/04_confusion_matrix.png)", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only check that the README is up to date")
+    args = parser.parse_args()
+    text = README.read_text()
+    if START not in text or END not in text:
+        print(f"README.md lacks the markers {START} and {END}", file=sys.stderr)
+        return 1
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{render()}\n{END}{tail}"
+    if args.check:
+        if new != text:
+            print("README.md's results section is out of date: run `make readme`", file=sys.stderr)
+            return 1
+        print("README.md's results section matches results/")
+        return 0
+    README.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The notebooks' conventions (CONTRIBUTING.md), and the fast mode that CI runs them in."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_the_kernel_sees_fast_mode(monkeypatch):
+    monkeypatch.setenv("FER_FAST", "1")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import fer_utils as fu\nprint(fu.fast_mode())")])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    assert nb.cells[0].outputs[0]["text"].strip() == "True"
+
+
+def test_there_are_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
+    assert len(NOTEBOOKS) >= 4
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_follows_the_conventions(path):
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith(f"# {path.name[:2]} · ")
+    assert "**Purpose:**" in first.source
+    setup = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Setup"))
+    assert "import fer_utils as fu" in nb.cells[setup + 1].source and "set_seed" in nb.cells[setup + 1].source
+    headings = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown"]
+    assert headings[-1] == "## Summary"
+    # committed executed, without execution counts: the report is in the outputs
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is None for c in code)
+    assert sum(bool(c.outputs) for c in code) >= len(code) // 2
