@@ -30,7 +30,7 @@ report: install data
 	@for nb in $(NOTEBOOKS); do \
 		echo "== $$nb"; \
 		FER_FAST=0 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.timeout=3600 "$$nb" || exit 1; \
+			--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
 	done
 	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(NOTEBOOKS)
 	$(BIN)/python scripts/render_readme.py

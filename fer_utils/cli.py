@@ -70,9 +70,11 @@ def _predict(args) -> int:
 
 def _bench(args) -> int:
     from .bench import compare_pipelines
+    from .storage import save_record
 
     result = compare_pipelines(args.model, batches=args.batches, batch_size=args.batch_size, data_path=args.data)
     print(json.dumps(result, indent=2))
+    print(f"record written to {save_record(f'bench_{args.model}', result)}")
     return 0
 
 

@@ -216,12 +216,14 @@ def evaluate_checkpoint(
     record_name: str | None = None,
     extra_subsets: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a trained model on the test set (all, PublicTest, PrivateTest, ``extra_subsets``:
-    masks over ``data.test``) and save ``results/<record_name>.json``; returns metrics, tables,
-    probabilities and the record's path."""
+    """Evaluate a trained model on the test set — all of it, PublicTest, PrivateTest, the
+    deduplicated test set (no exact twin in train) and ``extra_subsets`` (masks over ``data.test``) —
+    and save ``results/<record_name>.json``; returns metrics, tables, probabilities and the record's path."""
+    from .audit import deduplicated_test_mask
+
     data = data or load_fer2013(data_path)
     test = data.test
-    masks = test_subsets(test, extra_subsets)
+    masks = test_subsets(test, {"deduplicated": deduplicated_test_mask(data), **(extra_subsets or {})})
     results, tables, probs = evaluate_on(model, test, tta, masks)
     name = record_name or f"evaluation_{Path(checkpoint).stem}"
     path = save_record(name, {

@@ -85,8 +85,10 @@ class MisclassificationExplorer:
         self.page = w.BoundedIntText(value=1, min=1, max=1, description="page")
         self.pick = w.Dropdown(options=[], description="details")
         self.status = w.HTML()
-        self.grid = w.Output()
-        self.details = w.Output()
+        # Figures are shown as PNG images, not captured matplotlib output, so the widget works the
+        # same in a live kernel and in a headless run (nbclient, CI).
+        self.grid = w.Image(format="png")
+        self.details = w.Image(format="png")
         for control in (self.true_class, self.predicted_class, self.errors_only, self.order):
             control.observe(self._filters_changed, names="value")
         self.page.observe(lambda _: self._show_page(), names="value")
@@ -108,40 +110,48 @@ class MisclassificationExplorer:
             self._show_page()
 
     def _show_page(self) -> None:
-        import matplotlib.pyplot as plt
-
         self.shown, pages = page_of(self.selection, self.page.value - 1, self.page_size)
         self.status.value = f"{len(self.selection)} images, page {self.page.value} of {pages}"
-        self.grid.clear_output(wait=True)
-        with self.grid:
-            if len(self.shown):
-                plot_faces(self.images, self.labels, self.probs, self.classes, self.shown, self.columns)
-                plt.show()
-            else:
-                print("no image matches these filters")
+        if len(self.shown):
+            self.grid.value = _png(plot_faces(self.images, self.labels, self.probs, self.classes, self.shown, self.columns))
+        else:
+            self.grid.value = b""
+            self.status.value += " (no image matches these filters)"
         self.pick.options = [(f"#{i}", int(i)) for i in self.shown]
 
     def _show_details(self) -> None:
         import matplotlib.pyplot as plt
 
         i = self.pick.value
-        self.details.clear_output(wait=True)
         if i is None:
+            self.details.value = b""
             return
-        with self.details:
-            panels = 3 if self.saliency else 2
-            fig, axes = plt.subplots(1, panels, figsize=(4 * panels, 3))
-            axes[0].imshow(self.images[i], cmap="gray", vmin=0, vmax=255)
-            axes[0].set_title(f"#{i}: true {self.classes[self.labels[i]]}")
-            axes[0].axis("off")
-            axes[1].barh(self.classes, self.probs[i])
-            axes[1].invert_yaxis()
-            axes[1].set_xlim(0, 1)
-            axes[1].set_title("predicted probabilities")
-            if self.saliency:
-                predicted = int(self.probs[i].argmax())
-                axes[2].imshow(self.images[i], cmap="gray", vmin=0, vmax=255)
-                axes[2].imshow(self.saliency(i, predicted), cmap="jet", alpha=0.45, vmin=0, vmax=1)
-                axes[2].set_title(f"Grad-CAM for '{self.classes[predicted]}'")
-                axes[2].axis("off")
-            plt.show()
+        panels = 3 if self.saliency else 2
+        fig, axes = plt.subplots(1, panels, figsize=(4 * panels, 3))
+        axes[0].imshow(self.images[i], cmap="gray", vmin=0, vmax=255)
+        axes[0].set_title(f"#{i}: true {self.classes[self.labels[i]]}")
+        axes[0].axis("off")
+        axes[1].barh(self.classes, self.probs[i])
+        axes[1].invert_yaxis()
+        axes[1].set_xlim(0, 1)
+        axes[1].set_title("predicted probabilities")
+        if self.saliency:
+            predicted = int(self.probs[i].argmax())
+            axes[2].imshow(self.images[i], cmap="gray", vmin=0, vmax=255)
+            axes[2].imshow(self.saliency(i, predicted), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+            axes[2].set_title(f"Grad-CAM for '{self.classes[predicted]}'")
+            axes[2].axis("off")
+        self.details.value = _png(fig)
+
+
+def _png(fig) -> bytes:
+    """The figure as PNG bytes, closed afterwards so that it is not also shown inline."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()

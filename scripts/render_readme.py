@@ -34,7 +34,7 @@ def _f(x) -> str:
 def render() -> str:
     original = load_json(RESULTS_DIR / "original_report.json")
     final = _load(RESULTS_DIR / "experiments" / "final_model.json")
-    evaluation = _load(RESULTS_DIR / "evaluation_final_model.json")
+    evaluation = _load(RESULTS_DIR / "final_model_test.json")
     gpu = _load(RESULTS_DIR / "experiments" / "final_model_gpu.json")
     lines = []
     if final is None or evaluation is None:

@@ -65,12 +65,14 @@ def test_the_explorer_widget_follows_its_controls():
     ui = explorer.MisclassificationExplorer(images, labels, probs, ["a", "b", "c"], page_size=2,
                                             saliency=lambda i, c: calls.append((i, c)) or np.zeros((48, 48)))
     assert list(ui.selection) == [1, 2, 4] and list(ui.shown) == [1, 2] and ui.page.max == 2
+    assert bytes(ui.grid.value).startswith(b"\x89PNG") and "3 images, page 1 of 2" in ui.status.value
     ui.page.value = 2
     assert list(ui.shown) == [4]
     ui.predicted_class.value = 0
     assert list(ui.selection) == [2] and ui.page.value == 1 and list(ui.shown) == [2]
     ui.pick.value = 2
     assert calls == [(2, 0)]  # the details panel asked for the saliency of the predicted class
+    assert bytes(ui.details.value).startswith(b"\x89PNG")
     ui.errors_only.value = False
     assert list(ui.selection) == [0, 2]
 

@@ -44,7 +44,8 @@ def test_train_then_evaluate_prints_the_per_class_table(env, tmp_path):
     assert f"model saved to {model}" in out.stdout
 
     out = cli("evaluate", model, env=env)
-    for heading in ("== test (56 images) ==", "== PublicTest (28 images) ==", "== PrivateTest (28 images) =="):
+    for heading in ("== test (56 images) ==", "== PublicTest (28 images) ==", "== PrivateTest (28 images) ==",
+                    "== deduplicated (56 images) =="):
         assert heading in out.stdout
     for row in ("angry", "surprise", "accuracy", "macro avg", "weighted avg"):
         assert row in out.stdout
@@ -96,3 +97,11 @@ def test_training_killed_with_sigkill_resumes_to_the_same_weights(env, tmp_path)
     resumed = torch.load(tmp_path / "resumed.pt", weights_only=False)["state_dict"]
     for key in whole:
         torch.testing.assert_close(whole[key], resumed[key], rtol=0, atol=0, msg=key)
+
+
+def test_bench_compares_both_pipelines_and_writes_a_record(env, tmp_path):
+    out = cli("bench", "--model", "mlp", "--batches", "4", "--batch-size", "8", env=env)
+    record = json.loads((tmp_path / "results" / "bench_mlp.json").read_text())
+    assert record["usual_images_per_s"] > 0 and record["ours_images_per_s"] > 0
+    assert record["ratio"] == pytest.approx(record["ours_images_per_s"] / record["usual_images_per_s"])
+    assert '"ratio"' in out.stdout
