@@ -37,3 +37,4 @@ def test_run_grid_in_fast_mode_trains_a_few_tiny_runs(synthetic, monkeypatch):
     records = studies.run_grid("test", grid, data=synthetic)
     assert list(records) == ["seed 0", "seed 1"]
     assert all(r["epochs_run"] == 1 and r["fast_mode"] for r in records.values())
+    assert list(studies.run_grid("test", grid, data=synthetic, fast_labels=["seed 2"])) == ["seed 2"]
