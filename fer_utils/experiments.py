@@ -159,7 +159,6 @@ def run_experiment(
     set_seed(config.seed)  # fixes the initial weights too
     model = build_model(config.model, **config.model_kwargs)
     params, flops = count_parameters(model), count_flops(model)
-    latency = cpu_latency_ms(model)
     started = time.perf_counter()
     result = fit(model, train, val, config.train_config(), run_dir=runs_dir() / name, resume=resume, progress=progress)
     wall = time.perf_counter() - started
@@ -174,7 +173,7 @@ def run_experiment(
         "fast_mode": fast_mode(),
         "device": str(default_device()),
         "n_train": len(train), "n_val": len(val), "n_test": len(test),
-        "params": params, "flops": flops, "cpu_latency_ms": latency,
+        "params": params, "flops": flops,
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "train_seconds": result.train_seconds,
@@ -194,7 +193,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         rows.append({
             "name": r["name"], **{k: v for k, v in r["config"].items() if k != "model_kwargs"},
             "model_kwargs": json.dumps(r["config"]["model_kwargs"], sort_keys=True),
-            "params": r["params"], "flops": r["flops"], "cpu_latency_ms": r["cpu_latency_ms"],
+            "params": r["params"], "flops": r["flops"],
             "train_seconds": r["train_seconds"], "best_epoch": r["best_epoch"],
             "val_accuracy": r["val"]["accuracy"],
             "test_accuracy": r["test"]["test"]["accuracy"] if r["test"] else None,
