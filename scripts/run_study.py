@@ -31,7 +31,7 @@ def main() -> None:
         label, config = studies.choose_final_recipe()
         print(f"chosen on validation: {label}")
         record = fu.run_experiment(config, name=studies.FINAL_NAME, data=data, retrain=args.retrain,
-                                   save_checkpoint=fu.paths.RESULTS_DIR / "final_model.pt")
+                                   save_checkpoint=fu.checkpoints.DEFAULT_MODEL)
         print(f"final model: val accuracy {record['val']['accuracy']:.4f}, {record['train_seconds'] / 60:.1f} min")
         return
     grid = {
