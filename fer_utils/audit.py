@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 
-import imagehash
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -28,6 +27,8 @@ def pixel_hashes(images: np.ndarray) -> list[str]:
 
 def perceptual_hashes(images: np.ndarray) -> list[str]:
     """imagehash's pHash of each image: equal hashes mean near-identical images."""
+    import imagehash  # imported here: only the data audit needs it (GPU hosts may not have it)
+
     return [str(imagehash.phash(Image.fromarray(img))) for img in images]
 
 

@@ -55,6 +55,11 @@ class ExperimentConfig:
     data_fraction: float = 1.0  # stratified fraction of the train split used for training
     val_fraction: float = 0.3
     tta: bool = False  # flip test-time augmentation in the final metrics
+    train_sizes: list[int] = field(default_factory=list)  # progressive resizing (TrainConfig.train_sizes)
+
+    # Fields added after records were stored: left out of to_dict() (and so of key()) while at
+    # their default, so that every earlier record keeps its config and its name.
+    OMITTED_AT_DEFAULT = ("train_sizes",)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
@@ -64,7 +69,12 @@ class ExperimentConfig:
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))  # tuples become lists, as in JSON
+        data = json.loads(json.dumps(dataclasses.asdict(self)))  # tuples become lists, as in JSON
+        defaults = type(self)()
+        for name in self.OMITTED_AT_DEFAULT:
+            if data[name] == getattr(defaults, name):
+                del data[name]
+        return data
 
     def key(self) -> str:
         """A short hash of the config: the same config always maps to the same record."""
@@ -72,7 +82,8 @@ class ExperimentConfig:
 
     def train_config(self) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(TrainConfig)}
-        return TrainConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+        options = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
+        return TrainConfig(**{**options, "train_sizes": tuple(self.train_sizes)})
 
     def fast(self) -> ExperimentConfig:
         """The CI version: a small stratified subset and one epoch."""

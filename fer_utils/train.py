@@ -22,6 +22,7 @@ from .augment import make_augment
 from .checkpoints import load_state, model_spec, read_checkpoint, save_torch
 from .data import Split, to_model_input
 from .evaluate import predict_proba
+from .models import INPUT_SHAPE
 from .runtime import autocast, default_device, resolve_precision, set_seed
 
 
@@ -42,6 +43,10 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"  # 'auto' (bf16 where it pays), 'bf16', 'fp16' or 'fp32'
     channels_last: bool = True
+    # Progressive resizing: the side of the training images for equal parts of the epochs, e.g.
+    # (32, 40, 48) trains the first third at 32x32. Small epochs are cheap (cost ~ side squared),
+    # so more of them fit in a budget; the last part should be 48, the size the model is tested at.
+    train_sizes: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -93,8 +98,15 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
-def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype, bar):
-    """One pass over the training data; returns (mean loss, accuracy, images per second)."""
+def epoch_sizes(train_sizes, epochs: int) -> list[int]:
+    """The training image side for each of ``epochs`` epochs (48 throughout without ``train_sizes``)."""
+    if not train_sizes:
+        return [INPUT_SHAPE[-1]] * epochs
+    return [train_sizes[len(train_sizes) * e // epochs] for e in range(epochs)]
+
+
+def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype, size, bar):
+    """One pass over the training data at ``size`` x ``size``; returns (mean loss, accuracy, images per second)."""
     model.train()
     order = torch.randperm(len(images))
     total_loss, correct, seen = 0.0, 0, 0
@@ -104,6 +116,8 @@ def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_
         if len(idx) < 2:  # BatchNorm cannot train on a single image
             continue
         x = augment(to_model_input(images[idx].to(device, non_blocking=True)))
+        if x.shape[-1] != size:
+            x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         y = labels[idx].to(device, non_blocking=True)
         if config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -167,6 +181,7 @@ def fit(
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     augment = make_augment(config.augment)
+    sizes = epoch_sizes(config.train_sizes, config.epochs)
 
     history: list[dict[str, Any]] = []
     best = {"epoch": 0, "val_accuracy": -1.0, "state_dict": None, "epochs_without_gain": 0}
@@ -192,7 +207,8 @@ def fit(
         torch.manual_seed(epoch_seed(config.seed, epoch))
         with tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", leave=False, disable=not progress) as bar:
             loss, acc, speed = _train_one_epoch(
-                model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype, bar
+                model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype,
+                sizes[epoch - 1], bar,
             )
         t0 = time.perf_counter()
         val_probs = predict_proba(model, val.images, precision=config.precision)
@@ -201,7 +217,7 @@ def fit(
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_acc)
         row = {
-            "epoch": epoch, "train_loss": loss, "train_accuracy": acc, "val_loss": val_loss,
+            "epoch": epoch, "train_size": sizes[epoch - 1], "train_loss": loss, "train_accuracy": acc, "val_loss": val_loss,
             "val_accuracy": val_acc, "lr": optimizer.param_groups[0]["lr"],
             "images_per_s": speed, "seconds": len(images) / speed + time.perf_counter() - t0,
         }

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fer_utils.paths import PROJECT_ROOT, RESULTS_DIR
 from fer_utils.storage import load_json
+from fer_utils.studies import TARGET, recipes_frame
 
 README = PROJECT_ROOT / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -57,6 +58,15 @@ def render() -> str:
         name = f"deduplicated test set ({m['n']:,})" if key == "deduplicated" else label
         lines.append(f"| {name} | {_pct(m['accuracy'])} | {_f(m['weighted_f1'])} | "
                      f"{_pct(ref.get('accuracy'))} | {_f(ref.get('weighted_f1'))} |")
+    recipes = recipes_frame(RESULTS_DIR / "experiments")
+    met = metrics["test"]["accuracy"] >= TARGET["test"] and metrics["PrivateTest"]["accuracy"] >= TARGET["PrivateTest"]
+    lines += [
+        "",
+        f"The target of {TARGET['test']:.1%} on the full test set and {TARGET['PrivateTest']:.1%} on PrivateTest from at most "
+        f"60 minutes of CPU training is **{'met' if met else 'not met'}**. {len(recipes)} recipes sized to the same CPU budget "
+        f"scored {_pct(recipes['val accuracy'].min())} to {_pct(recipes['val accuracy'].max())} on validation; the best, "
+        f"*{recipes.index[0]}*, is the shipped one (notebook 04 lists them all).",
+    ]
     if gpu is not None:
         lines += [
             "",

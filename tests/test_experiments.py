@@ -45,6 +45,15 @@ def test_the_same_config_has_the_same_key_and_another_one_not():
         fu.ExperimentConfig.from_dict({"modell": "mlp"})
 
 
+def test_a_field_added_later_leaves_earlier_keys_unchanged():
+    plain = tiny_config()
+    assert "train_sizes" not in plain.to_dict()  # as in the records stored before the field existed
+    resized = tiny_config(train_sizes=[32, 48])
+    assert resized.to_dict()["train_sizes"] == [32, 48] and resized.key() != plain.key()
+    assert fu.ExperimentConfig.from_dict(resized.to_dict()) == resized
+    assert resized.train_config().train_sizes == (32, 48)
+
+
 def test_records_frame_has_one_row_per_record(synthetic):
     records = [fu.run_experiment(tiny_config(seed=s), data=synthetic, progress=False) for s in (0, 1)]
     frame = fu.records_frame(records)

@@ -29,6 +29,35 @@ def test_grids_cover_what_the_notebooks_compare():
     assert len({(c.epochs, c.data_fraction, c.augment) for c in archs.values()}) == 1  # same budget for all
 
 
+def test_final_candidates_share_one_cpu_budget():
+    assert studies.relative_epoch_cost(48) == pytest.approx(1.0)
+    assert studies.relative_epoch_cost(24) < studies.relative_epoch_cost(32) < 1
+    for label, config in studies.final_recipe_candidates().items():
+        cost = sum(map(studies.relative_epoch_cost, fu.train.epoch_sizes(config.train_sizes, config.epochs)))
+        one_more = sum(map(studies.relative_epoch_cost, fu.train.epoch_sizes(config.train_sizes, config.epochs + 1)))
+        if config.model_kwargs == studies.FAST_RESIDUAL:
+            assert cost <= studies.CPU_BUDGET_EPOCHS < one_more, label
+        if config.train_sizes:
+            assert config.epochs > studies.CPU_BUDGET_EPOCHS and config.train_sizes[-1] == 48, label
+
+
+def test_recipes_frame_ranks_the_stored_candidates_and_matches_the_choice(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_RESULTS_DIR", str(tmp_path))
+    candidates = studies.final_recipe_candidates()
+    labels = list(candidates)[:3]
+    for accuracy, label in zip([0.60, 0.63, 0.61], labels, strict=True):
+        config = candidates[label]
+        fu.save_record(studies.record_name("recipes", config), {
+            "config": config.to_dict(), "params": 1, "val": {"accuracy": accuracy},
+            "train_seconds": 60.0, "device": "cpu"}, tmp_path / "experiments")
+    frame = studies.recipes_frame()
+    assert list(frame.index) == [labels[1], labels[2], labels[0]]
+    assert frame["val accuracy"].tolist() == [0.63, 0.61, 0.60]
+    assert studies.choose_final_recipe() == (labels[1], candidates[labels[1]])
+    assert frame.equals(studies.recipes_frame(tmp_path / "experiments"))
+    assert studies.recipes_frame(tmp_path / "elsewhere").empty
+
+
 def test_run_grid_in_fast_mode_trains_a_few_tiny_runs(synthetic, monkeypatch):
     monkeypatch.setenv("FER_FAST", "1")
     grid = {f"seed {s}": fu.ExperimentConfig(model="plain_cnn", model_kwargs={"depth": 2, "width": 16}, seed=s,

@@ -55,6 +55,24 @@ def test_training_is_deterministic(splits):
     assert_same_weights(weights(a.model), weights(b.model))
 
 
+def test_epoch_sizes_split_the_epochs_into_equal_parts():
+    assert train_module.epoch_sizes((), 3) == [48, 48, 48]
+    assert train_module.epoch_sizes((32, 40, 48), 6) == [32, 32, 40, 40, 48, 48]
+    assert train_module.epoch_sizes((32, 48), 5) == [32, 32, 32, 48, 48]
+
+
+def test_progressive_resizing_trains_small_then_full_size_and_learns(splits, monkeypatch):
+    seen = []
+    original = torch.nn.functional.interpolate
+    monkeypatch.setattr(torch.nn.functional, "interpolate",
+                        lambda x, size, **kw: seen.append(size) or original(x, size=size, **kw))
+    train, val = splits
+    result = fu.fit(tiny_model(), train, val, config(epochs=10, train_sizes=(32, 48)), progress=False)
+    assert result.history["train_size"].tolist() == [32] * 5 + [48] * 5
+    assert set(seen) == {(32, 32)}  # the 48x48 epochs are not resized
+    assert result.best_val_accuracy > 0.8
+
+
 @pytest.mark.parametrize(("optimizer", "schedule"), [("sgd", "cosine"), ("adamw", "plateau"), ("adamw", "constant")])
 def test_optimizers_and_schedules_train(splits, optimizer, schedule):
     train, val = splits
