@@ -9,6 +9,7 @@ shipped model (``CPU_BUDGET_EPOCHS``).
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from .augment import POLICIES
 from .experiments import ExperimentConfig
@@ -74,10 +75,10 @@ def budget_epochs(train_sizes=(), budget: float = CPU_BUDGET_EPOCHS) -> int:
     """How many epochs with progressive resizing over ``train_sizes`` cost ``budget`` 48x48 epochs."""
     from .train import epoch_sizes
 
-    epochs = budget
+    epochs = int(budget)
     while sum(map(relative_epoch_cost, epoch_sizes(train_sizes, epochs + 1))) <= budget:
         epochs += 1
-    return int(epochs)
+    return epochs
 
 
 FINAL_BASE = ExperimentConfig(
@@ -119,8 +120,6 @@ def record_name(study: str, config: ExperimentConfig) -> str:
 def load_study(study: str, grid: dict[str, ExperimentConfig], directory=None) -> dict[str, dict]:
     """The stored records of a grid, by label (runs without a record are left out); from
     ``directory`` if given, else from where this mode's records go."""
-    from pathlib import Path
-
     from .experiments import record_path
     from .storage import load_json
 
@@ -148,12 +147,11 @@ def recipes_frame(directory=None):
 
 def choose_final_recipe() -> tuple[str, ExperimentConfig]:
     """The candidate with the best validation accuracy among the stored 'recipes' records."""
-    candidates = final_recipe_candidates()
-    records = load_study("recipes", candidates)
-    if not records:
+    ranked = recipes_frame()
+    if ranked.empty:
         raise FileNotFoundError("no recipe records yet: run `python scripts/run_study.py recipes` first")
-    label = max(records, key=lambda k: records[k]["val"]["accuracy"])
-    return label, candidates[label]
+    label = ranked.index[0]
+    return label, final_recipe_candidates()[label]
 
 
 FAST_GRID_RUNS = 2  # in fast mode (CI) a notebook trains this many runs of its grid, tiny ones
