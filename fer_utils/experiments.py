@@ -26,7 +26,7 @@ from .checkpoints import save_model
 from .data import CLASSES, FER2013, Split, load_fer2013, stratified_subset, train_val_split
 from .evaluate import metrics, per_class_table, predict_proba
 from .models import build_model, count_flops, count_parameters
-from .paths import runs_dir
+from .paths import project_relative, runs_dir
 from .runtime import default_device, fast_mode, set_seed
 from .storage import load_json, records_dir, save_record
 from .train import TrainConfig, fit
@@ -237,7 +237,7 @@ def evaluate_checkpoint(
     results, tables, probs = evaluate_on(model, test, tta, masks)
     name = record_name or f"evaluation_{Path(checkpoint).stem}"
     path = save_record(name, {
-        "checkpoint": str(checkpoint), "tta": tta, "fast_mode": fast_mode(), "metrics": results,
+        "checkpoint": project_relative(checkpoint), "tta": tta, "fast_mode": fast_mode(), "metrics": results,
         "per_class": {k: t.reset_index(names="class").to_dict(orient="records") for k, t in tables.items()},
     })
     return {"metrics": results, "tables": tables, "probabilities": probs, "test": test, "record_path": path}

@@ -48,3 +48,10 @@ def results_dir() -> Path:
 def runs_dir() -> Path:
     """Where training checkpoints go: ``$FER_RUNS_DIR`` if set, else runs/ (ignored by git)."""
     return Path(os.environ.get(RUNS_ENV) or RUNS_DIR)
+
+
+def project_relative(path: str | os.PathLike) -> str:
+    """``path`` relative to the project root where it lies inside it (so records hold no machine's
+    own folders), else as given."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(path)

@@ -5,7 +5,7 @@ import pytest
 
 import fer_utils as fu
 from fer_utils.data import DatasetFormatError
-from fer_utils.paths import DatasetNotFoundError
+from fer_utils.paths import PROJECT_ROOT, DatasetNotFoundError, project_relative
 
 from .conftest import TEST_PER_CLASS, TRAIN_PER_CLASS, synthetic_members, write_tree, write_zip
 
@@ -38,6 +38,11 @@ def test_dataset_location_precedence(synthetic_zip, synthetic_tree, monkeypatch)
     monkeypatch.setenv("FER2013_PATH", str(synthetic_tree))
     assert fu.find_dataset() == synthetic_tree.resolve()
     assert fu.find_dataset(synthetic_zip) == synthetic_zip.resolve()  # an argument wins
+
+
+def test_paths_in_records_are_relative_to_the_project_where_they_can_be(tmp_path):
+    assert project_relative(PROJECT_ROOT / "results" / "final_model.pt") == "results/final_model.pt"
+    assert project_relative(tmp_path / "model.pt") == str(tmp_path / "model.pt")
 
 
 def test_missing_dataset_names_the_places_and_the_download_command(tmp_path, monkeypatch):
