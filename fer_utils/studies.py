@@ -71,12 +71,17 @@ def relative_epoch_cost(size: int) -> float:
     return (1 - VALIDATION_SHARE) * (size / 48) ** 2 + VALIDATION_SHARE
 
 
-def budget_epochs(train_sizes=(), budget: float = CPU_BUDGET_EPOCHS) -> int:
-    """How many epochs with progressive resizing over ``train_sizes`` cost ``budget`` 48x48 epochs."""
+def schedule_cost(train_sizes, epochs: int) -> float:
+    """The CPU time of ``epochs`` epochs resized over ``train_sizes``, in 48x48 epochs."""
     from .train import epoch_sizes
 
+    return sum(map(relative_epoch_cost, epoch_sizes(train_sizes, epochs)))
+
+
+def budget_epochs(train_sizes=(), budget: float = CPU_BUDGET_EPOCHS) -> int:
+    """How many epochs with progressive resizing over ``train_sizes`` cost ``budget`` 48x48 epochs."""
     epochs = int(budget)
-    while sum(map(relative_epoch_cost, epoch_sizes(train_sizes, epochs + 1))) <= budget:
+    while schedule_cost(train_sizes, epochs + 1) <= budget:
         epochs += 1
     return epochs
 

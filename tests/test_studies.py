@@ -32,9 +32,10 @@ def test_grids_cover_what_the_notebooks_compare():
 def test_final_candidates_share_one_cpu_budget():
     assert studies.relative_epoch_cost(48) == pytest.approx(1.0)
     assert studies.relative_epoch_cost(24) < studies.relative_epoch_cost(32) < 1
+    assert studies.schedule_cost((32, 48), 4) == pytest.approx(2 * studies.relative_epoch_cost(32) + 2)
     for label, config in studies.final_recipe_candidates().items():
-        cost = sum(map(studies.relative_epoch_cost, fu.train.epoch_sizes(config.train_sizes, config.epochs)))
-        one_more = sum(map(studies.relative_epoch_cost, fu.train.epoch_sizes(config.train_sizes, config.epochs + 1)))
+        cost = studies.schedule_cost(config.train_sizes, config.epochs)
+        one_more = studies.schedule_cost(config.train_sizes, config.epochs + 1)
         if config.model_kwargs == studies.FAST_RESIDUAL:
             assert cost <= studies.CPU_BUDGET_EPOCHS < one_more, label
         if config.train_sizes:
