@@ -78,10 +78,15 @@ def audit_summary(groups: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def has_exact_twin(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Boolean mask over ``images`` (N, 48, 48): True where ``reference`` holds the same pixels."""
+    seen = set(pixel_hashes(reference))
+    return np.asarray([h in seen for h in pixel_hashes(images)], dtype=bool)
+
+
 def deduplicated_test_mask(data: FER2013) -> np.ndarray:
     """Boolean mask over ``data.test``: True for test images with no exact pixel twin in the training set."""
-    train = set(pixel_hashes(data.train.images))
-    return np.asarray([h not in train for h in pixel_hashes(data.test.images)])
+    return ~has_exact_twin(data.test.images, data.train.images)
 
 
 def near_duplicate_groups(data: FER2013, exact: pd.DataFrame, blank: np.ndarray) -> pd.DataFrame:

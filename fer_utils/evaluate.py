@@ -16,18 +16,51 @@ from torch import nn
 from .data import CLASSES, to_model_input
 from .runtime import autocast, resolve_precision
 
+# Test-time augmentation: the views whose probabilities are averaged. 'flip' adds the mirror
+# image; 'flip+shift' adds, for the image and its mirror, shifts of SHIFT_PX pixels in each direction.
+TTA_MODES = ("none", "flip", "flip+shift")
+SHIFT_PX = 2
+
+
+def tta_mode(tta: bool | str) -> str:
+    """The TTA mode for ``tta``: a mode name, or a bool as stored by older records (True = 'flip')."""
+    mode = {True: "flip", False: "none"}.get(tta, tta) if isinstance(tta, bool) else tta
+    if mode not in TTA_MODES:
+        raise ValueError(f"tta must be one of {TTA_MODES} (or a bool), got {tta!r}")
+    return mode
+
+
+def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """(B, C, H, W) moved ``dx`` pixels right and ``dy`` down; uncovered pixels repeat the border."""
+    h, w = x.shape[-2:]
+    pad = max(abs(dx), abs(dy))
+    padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
+    return padded[..., pad - dy : pad - dy + h, pad - dx : pad - dx + w]
+
+
+def tta_views(x: torch.Tensor, tta: bool | str) -> list[torch.Tensor]:
+    """The batches a model sees for one input batch under ``tta`` (the input itself first)."""
+    mode = tta_mode(tta)
+    views = [x] if mode == "none" else [x, x.flip(-1)]
+    if mode == "flip+shift":
+        moves = [(SHIFT_PX, 0), (-SHIFT_PX, 0), (0, SHIFT_PX), (0, -SHIFT_PX)]
+        views += [shifted(v, dx, dy) for v in views for dx, dy in moves]
+    return views
+
 
 @torch.no_grad()
 def predict_proba(
     model: nn.Module,
     images: np.ndarray | torch.Tensor,
     batch_size: int = 512,
-    tta: bool = False,
-    precision: str = "auto",
+    tta: bool | str = False,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Class probabilities, (N, 48, 48) uint8 -> (N, 7) float32, in eval mode.
 
-    With ``tta`` the probabilities are averaged with those of the mirrored image.
+    With ``tta`` ('flip', 'flip+shift'; True means 'flip') the probabilities are averaged over
+    the views of ``tta_views``. Evaluation is fp32 unless ``precision`` says otherwise, so that
+    every machine reports the same numbers.
     """
     was_training = model.training
     model.eval()
@@ -37,11 +70,9 @@ def predict_proba(
     out = []
     for start in range(0, len(images), batch_size):
         x = to_model_input(images[start : start + batch_size].to(device))
-        x = x.contiguous(memory_format=torch.channels_last)
+        views = [v.contiguous(memory_format=torch.channels_last) for v in tta_views(x, tta)]
         with autocast(device, dtype):
-            probs = torch.softmax(model(x).float(), dim=1)
-            if tta:
-                probs = (probs + torch.softmax(model(x.flip(-1)).float(), dim=1)) / 2
+            probs = sum(torch.softmax(model(v).float(), dim=1) for v in views) / len(views)
         out.append(probs.cpu())
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros((0, len(CLASSES)), np.float32)

@@ -1,8 +1,10 @@
 """Experiments as data: a config in, a JSON record under results/ out, reused when it exists.
 
-An experiment trains one model on the stratified train split, picks its best epoch on the
-validation split, and evaluates the test set once at the end. Its record holds the config, the
-history, the validation and test metrics and the wall time. Rerunning the same config loads the
+An experiment trains one model on the stratified train split and picks its best epoch on the
+validation split (with ``dedup_val``, without the validation images that have an exact pixel twin
+in the training part: those would measure memory, not generalisation). The test set is left
+unseen unless asked (``evaluate_test``): only the chosen final model is evaluated on it. Its
+record holds the config, the history, the validation metrics and the wall time. Rerunning the same config loads the
 stored record instead of training again, unless ``retrain`` (or ``$FER_RETRAIN=1``) asks.
 """
 
@@ -22,12 +24,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .audit import has_exact_twin
 from .checkpoints import save_model
 from .data import CLASSES, FER2013, Split, load_fer2013, stratified_subset, train_val_split
 from .evaluate import metrics, per_class_table, predict_proba
 from .models import build_model, count_flops, count_parameters
 from .paths import project_relative, runs_dir
-from .runtime import default_device, fast_mode, set_seed
+from .runtime import default_device, fast_mode, resolve_precision, set_seed
 from .storage import load_json, records_dir, save_record
 from .train import TrainConfig, fit
 
@@ -53,13 +56,14 @@ class ExperimentConfig:
     seed: int = 0
     precision: str = "auto"
     data_fraction: float = 1.0  # stratified fraction of the train split used for training
-    val_fraction: float = 0.3
-    tta: bool = False  # flip test-time augmentation in the final metrics
+    val_fraction: float = 0.3  # 0: train on the whole training set, without validation (the final refit)
+    tta: bool | str = False  # test-time augmentation in the final metrics: fer_utils.evaluate.TTA_MODES
     train_sizes: list[int] = field(default_factory=list)  # progressive resizing (TrainConfig.train_sizes)
+    dedup_val: bool = False  # drop validation images that have an exact twin in the training part
 
     # Fields added after records were stored: left out of to_dict() (and so of key()) while at
     # their default, so that every earlier record keeps its config and its name.
-    OMITTED_AT_DEFAULT = ("train_sizes",)
+    OMITTED_AT_DEFAULT = ("train_sizes", "dedup_val")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
@@ -90,13 +94,21 @@ class ExperimentConfig:
         return dataclasses.replace(self, epochs=1, data_fraction=min(self.data_fraction, FAST_FRACTION))
 
 
-def split_data(data: FER2013, config: ExperimentConfig) -> tuple[Split, Split, Split]:
-    """(train, val, test) for a config; in fast mode every split is a small stratified subset."""
-    train, val = train_val_split(data.train, config.val_fraction, seed=0)
+def split_data(data: FER2013, config: ExperimentConfig) -> tuple[Split, Split | None, Split]:
+    """(train, val, test) for a config; val is None with ``val_fraction=0`` (train on everything).
+
+    In fast mode every split is a small stratified subset.
+    """
+    if config.val_fraction == 0:
+        train, val = data.train, None
+    else:
+        train, val = train_val_split(data.train, config.val_fraction, seed=0)
+        if config.dedup_val:
+            val = val.subset(~has_exact_twin(val.images, train.images))
     train = stratified_subset(train, config.data_fraction, seed=config.seed)
     test = data.test
     if fast_mode():
-        val = stratified_subset(val, FAST_FRACTION, seed=0)
+        val = stratified_subset(val, FAST_FRACTION, seed=0) if val is not None else None
         test = stratified_subset(test, FAST_FRACTION, seed=0)
     return train, val, test
 
@@ -109,7 +121,7 @@ def test_subsets(test: Split, extra: dict[str, np.ndarray] | None = None) -> dic
     return masks
 
 
-def evaluate_on(model: nn.Module, split: Split, tta: bool, masks: dict[str, np.ndarray] | None = None):
+def evaluate_on(model: nn.Module, split: Split, tta: bool | str, masks: dict[str, np.ndarray] | None = None):
     """(metrics per subset, per-class table per subset, probabilities) of ``model`` on ``split``."""
     probs = predict_proba(model, split.images, tta=tta)
     pred = probs.argmax(1)
@@ -146,12 +158,13 @@ def run_experiment(
     resume: bool = True,
     save_checkpoint: str | os.PathLike | None = None,
     progress: bool = True,
-    evaluate_test: bool = True,
+    evaluate_test: bool = False,
 ) -> dict[str, Any]:
     """Run ``config`` (or load its stored record) and return the record.
 
-    ``evaluate_test=False`` leaves the test set unseen: for candidates that are only compared
-    on the validation split (recipe selection), so that the test set is used once, at the end.
+    The test set stays unseen by default: runs are compared on the validation split, and the
+    test set is used once, for the chosen model (``evaluate_checkpoint``). ``evaluate_test=True``
+    is for a quick standalone experiment whose record should carry its test metrics.
 
     Checkpoints go to runs/<name>/ so that an interrupted run resumes; the record goes to
     results/experiments/<name>.json (results/fast/ in fast mode, with the fast config).
@@ -173,7 +186,7 @@ def run_experiment(
     started = time.perf_counter()
     result = fit(model, train, val, config.train_config(), run_dir=runs_dir() / name, resume=resume, progress=progress)
     wall = time.perf_counter() - started
-    val_metrics, _, _ = evaluate_on(result.model, val, config.tta)
+    val_metrics = evaluate_on(result.model, val, config.tta)[0]["all"] if val is not None else None
     test_metrics = evaluate_on(result.model, test, config.tta, test_subsets(test))[0] if evaluate_test else None
     if save_checkpoint:
         save_model(save_checkpoint, result.model, config=config.to_dict(), record=name)
@@ -183,14 +196,15 @@ def run_experiment(
         "config": config.to_dict(),
         "fast_mode": fast_mode(),
         "device": str(default_device()),
-        "n_train": len(train), "n_val": len(val), "n_test": len(test),
+        "n_train": len(train), "n_val": len(val) if val is not None else 0, "n_test": len(test),
+        "train_precision": str(resolve_precision(config.precision, default_device()) or torch.float32),
         "params": params, "flops": flops,
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "train_seconds": result.train_seconds,
         "wall_seconds": wall,
-        "val": val_metrics["all"],
-        "test": test_metrics,
+        "val": val_metrics,
+        **({"test": test_metrics} if evaluate_test else {}),
         "history": result.history.to_dict(orient="records"),
     }
     save_record(name, record, path.parent)
@@ -206,9 +220,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "model_kwargs": json.dumps(r["config"]["model_kwargs"], sort_keys=True),
             "params": r["params"], "flops": r["flops"],
             "train_seconds": r["train_seconds"], "best_epoch": r["best_epoch"],
-            "val_accuracy": r["val"]["accuracy"],
-            "test_accuracy": r["test"]["test"]["accuracy"] if r["test"] else None,
-            "test_weighted_f1": r["test"]["test"]["weighted_f1"] if r["test"] else None,
+            "val_accuracy": r["val"]["accuracy"] if r["val"] else None,
         })
     return pd.DataFrame(rows)
 
@@ -222,7 +234,7 @@ def evaluate_checkpoint(
     checkpoint: str | os.PathLike,
     data: FER2013 | None = None,
     data_path: str | os.PathLike | None = None,
-    tta: bool = False,
+    tta: bool | str = False,
     record_name: str | None = None,
     extra_subsets: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:

@@ -58,7 +58,8 @@ def git_commit() -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None
+    # On failure git prints the argument ("HEAD") itself: only a successful answer is a commit.
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
 def environment() -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """One ``fit`` for every model: in-memory data, batch augmentation, checkpoints and resume.
 
 Model selection uses the validation split only: the best epoch is the one with the highest
-validation accuracy, and early stopping watches the same number.
+validation accuracy, and early stopping watches the same number. Without a validation split
+(the final refit on all the training data) the model is the one after the last epoch.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class FitResult:
     model: nn.Module
     history: pd.DataFrame
     best_epoch: int
-    best_val_accuracy: float
+    best_val_accuracy: float | None  # None when trained without a validation split
     train_seconds: float
 
 
@@ -153,19 +154,22 @@ def _checkpoint_state(model, optimizer, scheduler, config, epoch, history, best)
 def fit(
     model: nn.Module,
     train: Split,
-    val: Split,
+    val: Split | None,
     config: TrainConfig | None = None,
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> FitResult:
-    """Train ``model`` on ``train``, choosing the best epoch by accuracy on ``val``.
+    """Train ``model`` on ``train``, choosing the best epoch by accuracy on ``val`` (the last
+    epoch when ``val`` is None). Validation runs in fp32 whatever the training precision.
 
     With ``run_dir``, a checkpoint (``last.pt``) is written atomically after every epoch, and
     ``resume=True`` continues from it; the final weights equal those of an uninterrupted run.
     """
     config = config or TrainConfig()
+    if val is None and (config.patience or config.schedule == "plateau"):
+        raise ValueError("early stopping and the 'plateau' schedule need a validation split")
     device = torch.device(device) if device is not None else default_device()
     dtype = resolve_precision(config.precision, device)
     set_seed(config.seed)
@@ -211,23 +215,26 @@ def fit(
                 sizes[epoch - 1], bar,
             )
         t0 = time.perf_counter()
-        val_probs = predict_proba(model, val.images, precision=config.precision)
-        val_loss = float(nn.functional.nll_loss(torch.log(torch.from_numpy(val_probs) + 1e-12), torch.from_numpy(val.labels)))
-        val_acc = float((val_probs.argmax(1) == val.labels).mean())
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(val_acc)
-        row = {
-            "epoch": epoch, "train_size": sizes[epoch - 1], "train_loss": loss, "train_accuracy": acc, "val_loss": val_loss,
-            "val_accuracy": val_acc, "lr": optimizer.param_groups[0]["lr"],
-            "images_per_s": speed, "seconds": len(images) / speed + time.perf_counter() - t0,
-        }
+        row = {"epoch": epoch, "train_size": sizes[epoch - 1], "train_loss": loss, "train_accuracy": acc}
+        if val is not None:
+            val_probs = predict_proba(model, val.images)
+            row["val_loss"] = float(nn.functional.nll_loss(torch.log(torch.from_numpy(val_probs) + 1e-12),
+                                                           torch.from_numpy(val.labels)))
+            row["val_accuracy"] = float((val_probs.argmax(1) == val.labels).mean())
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(row["val_accuracy"])
+        row.update({"lr": optimizer.param_groups[0]["lr"], "images_per_s": speed,
+                    "seconds": len(images) / speed + time.perf_counter() - t0})
         history.append(row)
-        if val_acc > best["val_accuracy"]:
+        val_acc = row.get("val_accuracy")
+        if val_acc is None or val_acc > best["val_accuracy"]:
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            best = {"epoch": epoch, "val_accuracy": val_acc, "state_dict": state, "epochs_without_gain": 0}
+            best = {"epoch": epoch, "val_accuracy": -1.0 if val_acc is None else val_acc,
+                    "state_dict": state, "epochs_without_gain": 0}
         else:
             best["epochs_without_gain"] += 1
-        epochs.set_postfix(loss=f"{loss:.3f}", val_acc=f"{val_acc:.4f}", img_s=f"{speed:.0f}")
+        epochs.set_postfix(loss=f"{loss:.3f}", val_acc="-" if val_acc is None else f"{val_acc:.4f}",
+                           img_s=f"{speed:.0f}")
         if checkpoint is not None:
             save_torch(checkpoint, _checkpoint_state(model, optimizer, scheduler, config, epoch, history, best))
 
@@ -235,4 +242,33 @@ def fit(
         load_state(model, best["state_dict"], "the best epoch")
     frame = pd.DataFrame(history)
     seconds = float(frame["seconds"].sum()) if len(frame) else 0.0
-    return FitResult(model.eval(), frame, best["epoch"], best["val_accuracy"], seconds)
+    best_val = best["val_accuracy"] if val is not None else None
+    return FitResult(model.eval(), frame, best["epoch"], best_val, seconds)
+
+
+def estimate_minutes(model: nn.Module, config: TrainConfig, n_images: int, batches: int = 6,
+                     device: str | torch.device | None = None) -> float:
+    """The expected training time of ``config`` on ``n_images`` images on this machine, in minutes,
+    from timing a few training steps of ``model`` on random images (the model is left unchanged)."""
+    import copy
+
+    device = torch.device(device) if device is not None else default_device()
+    dtype = resolve_precision(config.precision, device)
+    model = copy.deepcopy(model).to(device).train()
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config)
+    augment = make_augment(config.augment)
+    x = torch.randn(config.batch_size, *INPUT_SHAPE, device=device)
+    y = torch.randint(0, 7, (config.batch_size,), device=device)
+    seconds = []
+    for _ in range(batches + 3):  # the first three steps warm up
+        start = time.perf_counter()
+        with autocast(device, dtype):
+            loss = nn.functional.cross_entropy(model(augment(x).contiguous(memory_format=torch.channels_last)).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        seconds.append(time.perf_counter() - start)
+    per_image = sorted(seconds[3:])[len(seconds[3:]) // 2] / config.batch_size
+    return per_image * n_images * config.epochs / 60

@@ -2,8 +2,10 @@
 
     python scripts/run_study.py ablation        # notebook 02: augmentation policies x 3 seeds
     python scripts/run_study.py architectures   # notebook 03: MLP, plain CNNs, residual CNNs, ResNet-18
-    python scripts/run_study.py recipes         # final-model candidates, compared on validation only
-    python scripts/run_study.py final           # trains the best recipe (by validation) as the shipped model
+    python scripts/run_study.py recipes         # final-model candidates, the best confirmed at a longer
+                                                # budget, the budget curve and the TTA choice: validation only
+    python scripts/run_study.py final           # refits the chosen recipe on all the training images,
+                                                # then evaluates it on the test set, once
 
 Each run writes results/experiments/<name>.json; an interrupted grid resumes where it stopped.
 """
@@ -15,6 +17,39 @@ import time
 
 import fer_utils as fu
 from fer_utils import studies
+from fer_utils.experiments import split_data
+
+
+def run(study: str, grid: dict, data, args, started: float, **options) -> None:
+    index, count = map(int, args.shard.split("/"))
+    for label, config in list(grid.items())[index::count]:
+        if args.deadline and time.time() - started > args.deadline:
+            print(f"deadline reached; not started: {label}")
+            continue
+        record = fu.run_experiment(config, name=studies.record_name(study, config), data=data, retrain=args.retrain,
+                                   progress=False, **options)
+        print(f"{label!s:50s} val {record['val']['accuracy']:.4f}  {record['wall_seconds']:7.1f} s  {record['device']}",
+              flush=True)
+
+
+def select_recipe(data, args, started: float) -> None:
+    """Candidates at the proxy budget, the best confirmed at a longer one, the budget curve, TTA."""
+    run("recipes", studies.final_recipe_candidates(), data, args, started)
+    run("budget", studies.confirmation_grid(), data, args, started)
+    label, _ = studies.choose_final_recipe()
+    print(f"chosen on validation: {label}")
+    budgets = {e: c for e, c in studies.budget_grid().items() if e != studies.BUDGET_EPOCHS[0]}
+    longest = budgets[max(budgets)]
+    checkpoint = fu.paths.runs_dir() / studies.record_name("budget", longest) / "model.pt"
+    run("budget", {f"{label}, {e} epochs": c for e, c in budgets.items() if c is not longest}, data, args, started)
+    run("budget", {f"{label}, {max(budgets)} epochs": longest}, data, args, started, save_checkpoint=checkpoint)
+    if not checkpoint.exists():  # the record was stored by an earlier run without its weights
+        run("budget", {f"{label}, {max(budgets)} epochs": longest}, data, args, started,
+            save_checkpoint=checkpoint, retrain=True)
+    choice = studies.choose_tta(fu.load_model(checkpoint), split_data(data, longest)[1])
+    fu.save_json(studies.tta_record_path(), {"recipe": label, "epochs": longest.epochs, **choice})
+    print(f"test-time augmentation on validation: {choice}")
+    print(studies.budget_frame())
 
 
 def main() -> None:
@@ -28,27 +63,34 @@ def main() -> None:
     started = time.time()
     data = fu.load_fer2013()
     if args.study == "final":
-        label, config = studies.choose_final_recipe()
-        print(f"chosen on validation: {label}")
-        record = fu.run_experiment(config, name=studies.FINAL_NAME, data=data, retrain=args.retrain,
-                                   save_checkpoint=fu.checkpoints.DEFAULT_MODEL)
-        print(f"final model: val accuracy {record['val']['accuracy']:.4f}, {record['train_seconds'] / 60:.1f} min")
-        return
-    grid = {
-        "ablation": lambda: {f"{c.augment} seed {c.seed}": c for c in studies.augmentation_ablation()},
-        "architectures": studies.architecture_comparison,
-        "recipes": studies.final_recipe_candidates,
-    }[args.study]()
-    index, count = map(int, args.shard.split("/"))
-    for label, config in list(grid.items())[index::count]:
-        if args.deadline and time.time() - started > args.deadline:
-            print(f"deadline reached; not started: {label}")
-            continue
-        name = studies.record_name(args.study, config)
-        record = fu.run_experiment(config, name=name, data=data, retrain=args.retrain, progress=False,
-                                   evaluate_test=args.study != "recipes")
-        print(f"{label:45s} val {record['val']['accuracy']:.4f}  {record['wall_seconds']:7.1f} s  {record['device']}",
-              flush=True)
+        train_final(data, args)
+    elif args.study == "recipes":
+        select_recipe(data, args, started)
+    else:
+        grid = {
+            "ablation": lambda: {f"{c.augment} seed {c.seed}": c for c in studies.augmentation_ablation()},
+            "architectures": studies.architecture_comparison,
+        }[args.study]()
+        run(args.study, grid, data, args, started)
+
+
+def train_final(data, args) -> None:
+    """Refit the chosen recipe on all the training images, then evaluate it on the test set once."""
+    label, config = studies.final_config()
+    minutes = fu.train.estimate_minutes(fu.build_model(config.model, **config.model_kwargs), config.train_config(),
+                                        len(data.train))
+    print(f"chosen on validation: {label}; refit on all {len(data.train):,} training images for {config.epochs} "
+          f"epochs, TTA {config.tta!r}; expected training time on this machine: about {minutes:.0f} minutes")
+    checkpoint = fu.records_dir() / fu.checkpoints.DEFAULT_MODEL.name  # results/fast/ in fast mode
+    record = fu.run_experiment(config, name=studies.FINAL_NAME, data=data, retrain=args.retrain,
+                               save_checkpoint=checkpoint)
+    report = fu.evaluate_checkpoint(fu.load_model(checkpoint), checkpoint, data=data, tta=config.tta,
+                                    record_name="final_model_test")
+    record["test"] = report["metrics"]
+    fu.save_json(fu.experiments.record_path(studies.FINAL_NAME), record)
+    print(f"final model: {record['train_seconds'] / 60:.1f} min of training on {record['n_train']:,} images; "
+          f"test accuracy {report['metrics']['test']['accuracy']:.4f}, "
+          f"PrivateTest {report['metrics']['PrivateTest']['accuracy']:.4f}")
 
 
 if __name__ == "__main__":

@@ -50,3 +50,26 @@ def test_predict_proba_gives_distributions_and_flip_tta_averages_both_views():
     with torch.no_grad():
         direct = torch.softmax(model(fu.to_model_input(torch.from_numpy(images))), 1).numpy()
     np.testing.assert_allclose(probs, direct, rtol=1e-4, atol=1e-6)
+
+
+def test_evaluation_is_fp32_by_default_on_every_machine():
+    model = fu.build_model("plain_cnn", depth=2, width=8).eval()
+    images = np.random.default_rng(1).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    np.testing.assert_array_equal(fu.predict_proba(model, images), fu.predict_proba(model, images, precision="fp32"))
+
+
+def test_flip_shift_tta_averages_the_image_its_mirror_and_their_shifted_copies():
+    model = fu.build_model("plain_cnn", depth=2, width=8).eval()
+    images = np.random.default_rng(2).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    k = fu.evaluate.SHIFT_PX
+    views = []  # the border repeats where a shift uncovers pixels
+    for img in (images, images[:, :, ::-1]):
+        pad = np.pad(img, ((0, 0), (k, k), (k, k)), mode="edge")
+        views += [img] + [pad[:, k - dy : k - dy + 48, k - dx : k - dx + 48] for dx, dy in [(k, 0), (-k, 0), (0, k), (0, -k)]]
+    expected = np.mean([fu.predict_proba(model, np.ascontiguousarray(v)) for v in views], axis=0)
+    np.testing.assert_allclose(fu.predict_proba(model, images, tta="flip+shift"), expected, rtol=1e-4, atol=1e-6)
+    # a shift moves content: the pixel at column 10 lands at column 10 + k
+    moved = fu.evaluate.shifted(torch.from_numpy(images[:, None].astype(np.float32)), k, 0)
+    np.testing.assert_array_equal(moved[:, 0, :, 10 + k].numpy(), images[:, :, 10])
+    with pytest.raises(ValueError, match="tta must be one of"):
+        fu.predict_proba(model, images, tta="rotate")

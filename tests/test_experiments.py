@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 import fer_utils as fu
@@ -15,8 +17,8 @@ def test_a_record_holds_config_history_metrics_and_is_reused(synthetic, monkeypa
     record = fu.run_experiment(tiny_config(), data=synthetic, progress=False)
     assert record["config"] == tiny_config().to_dict()
     assert len(record["history"]) == 3 and record["epochs_run"] == 3
-    assert set(record["test"]) == {"test", "PublicTest", "PrivateTest"}
-    assert record["test"]["PublicTest"]["n"] + record["test"]["PrivateTest"]["n"] == record["test"]["test"]["n"]
+    assert "test" not in record  # the test set is used once, for the chosen model only
+    assert record["train_precision"] == "torch.float32"
     assert record["params"] > 0 and record["flops"] > 0 and record["train_seconds"] > 0
 
     def no_training(*args, **kwargs):
@@ -47,7 +49,8 @@ def test_the_same_config_has_the_same_key_and_another_one_not():
 
 def test_a_field_added_later_leaves_earlier_keys_unchanged():
     plain = tiny_config()
-    assert "train_sizes" not in plain.to_dict()  # as in the records stored before the field existed
+    for name in fu.ExperimentConfig.OMITTED_AT_DEFAULT:
+        assert name not in plain.to_dict()  # as in the records stored before the field existed
     resized = tiny_config(train_sizes=[32, 48])
     assert resized.to_dict()["train_sizes"] == [32, 48] and resized.key() != plain.key()
     assert fu.ExperimentConfig.from_dict(resized.to_dict()) == resized
@@ -59,3 +62,31 @@ def test_records_frame_has_one_row_per_record(synthetic):
     frame = fu.records_frame(records)
     assert list(frame["seed"]) == [0, 1]
     assert frame["val_accuracy"].between(0, 1).all()
+
+
+def test_evaluate_test_reports_every_test_subset_when_asked(synthetic):
+    record = fu.run_experiment(tiny_config(), data=synthetic, progress=False, evaluate_test=True)
+    assert set(record["test"]) == {"test", "PublicTest", "PrivateTest"}
+    assert record["test"]["PublicTest"]["n"] + record["test"]["PrivateTest"]["n"] == record["test"]["test"]["n"]
+
+
+def test_the_deduplicated_validation_split_has_no_twin_in_the_training_part(synthetic):
+    # Plant exact copies of training images in the validation part of the split.
+    train, val = fu.train_val_split(synthetic.train, 0.3, seed=0)
+    twins = synthetic.train.images.copy()
+    val_rows = [int(i) for i, p in enumerate(synthetic.train.paths) if p in set(val.paths)][:5]
+    train_rows = [int(i) for i, p in enumerate(synthetic.train.paths) if p in set(train.paths)][:5]
+    twins[val_rows] = twins[train_rows]
+    data = dataclasses.replace(synthetic, train=dataclasses.replace(synthetic.train, images=twins))
+    _, leaky, _ = experiments.split_data(data, tiny_config())
+    fit_part, clean, _ = experiments.split_data(data, tiny_config(dedup_val=True))
+    assert len(leaky) - len(clean) == 5
+    assert not fu.audit.has_exact_twin(clean.images, fit_part.images).any()
+    assert fu.audit.has_exact_twin(leaky.images, fit_part.images).sum() == 5
+
+
+def test_val_fraction_zero_trains_on_every_training_image_without_validation(synthetic):
+    record = fu.run_experiment(tiny_config(val_fraction=0.0), data=synthetic, progress=False)
+    assert record["n_train"] == len(synthetic.train) and record["n_val"] == 0 and record["val"] is None
+    assert record["best_epoch"] == 3  # without validation the model is the last epoch's
+    assert "val_accuracy" not in record["history"][0]

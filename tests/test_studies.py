@@ -29,34 +29,62 @@ def test_grids_cover_what_the_notebooks_compare():
     assert len({(c.epochs, c.data_fraction, c.augment) for c in archs.values()}) == 1  # same budget for all
 
 
-def test_final_candidates_share_one_cpu_budget():
-    assert studies.relative_epoch_cost(48) == pytest.approx(1.0)
-    assert studies.relative_epoch_cost(24) < studies.relative_epoch_cost(32) < 1
-    assert studies.schedule_cost((32, 48), 4) == pytest.approx(2 * studies.relative_epoch_cost(32) + 2)
-    for label, config in studies.final_recipe_candidates().items():
-        cost = studies.schedule_cost(config.train_sizes, config.epochs)
-        one_more = studies.schedule_cost(config.train_sizes, config.epochs + 1)
-        if config.model_kwargs == studies.FAST_RESIDUAL:
-            assert cost <= studies.CPU_BUDGET_EPOCHS < one_more, label
-        if config.train_sizes:
-            assert config.epochs > studies.CPU_BUDGET_EPOCHS and config.train_sizes[-1] == 48, label
+def test_final_candidates_carry_the_findings_of_notebooks_02_and_03():
+    candidates = studies.final_recipe_candidates()
+    assert all(c.dedup_val and c.epochs == studies.PROXY.epochs and c.data_fraction == studies.PROXY.data_fraction
+               for c in candidates.values())  # one proxy budget, the deduplicated validation split
+    assert {"hflip+shift", "rotate", "hflip+rotate+shift"} <= {c.augment for c in candidates.values()}
+    assert {("plain_cnn", 8), ("residual_cnn", None)} <= {(c.model, c.model_kwargs.get("depth")) for c in candidates.values()}
+    assert {c.label_smoothing for c in candidates.values()} == {0.0, 0.1}
+    assert len({c.key() for c in candidates.values()}) == len(candidates)
 
 
-def test_recipes_frame_ranks_the_stored_candidates_and_matches_the_choice(tmp_path, monkeypatch):
+def _store(study, config, accuracy, directory, epochs_run=None):
+    fu.save_record(studies.record_name(study, config), {
+        "name": studies.record_name(study, config), "config": config.to_dict(), "params": 1,
+        "val": {"accuracy": accuracy}, "train_seconds": 60.0 * config.epochs, "device": "cpu",
+        "n_train": 100, "epochs_run": epochs_run or config.epochs}, directory)
+
+
+def test_the_choice_is_made_on_validation_confirmed_at_the_longer_budget(tmp_path, monkeypatch):
     monkeypatch.setenv("FER_RESULTS_DIR", str(tmp_path))
     candidates = studies.final_recipe_candidates()
     labels = list(candidates)[:3]
     for accuracy, label in zip([0.60, 0.63, 0.61], labels, strict=True):
-        config = candidates[label]
-        fu.save_record(studies.record_name("recipes", config), {
-            "config": config.to_dict(), "params": 1, "val": {"accuracy": accuracy},
-            "train_seconds": 60.0, "device": "cpu"}, tmp_path / "experiments")
+        _store("recipes", candidates[label], accuracy, tmp_path / "experiments")
     frame = studies.recipes_frame()
     assert list(frame.index) == [labels[1], labels[2], labels[0]]
     assert frame["val accuracy"].tolist() == [0.63, 0.61, 0.60]
-    assert studies.choose_final_recipe() == (labels[1], candidates[labels[1]])
     assert frame.equals(studies.recipes_frame(tmp_path / "experiments"))
     assert studies.recipes_frame(tmp_path / "elsewhere").empty
+    with pytest.raises(FileNotFoundError, match="not confirmed"):
+        studies.choose_final_recipe()
+    # At the longer budget the proxy's second best overtakes the best: it is the one chosen.
+    confirm = studies.confirmation_grid()
+    assert list(confirm) == [labels[1], labels[2]] and {c.epochs for c in confirm.values()} == {studies.CONFIRM_EPOCHS}
+    for accuracy, label in zip([0.64, 0.65], confirm, strict=True):
+        _store("budget", confirm[label], accuracy, tmp_path / "experiments")
+    assert studies.choose_final_recipe() == (labels[2], candidates[labels[2]])
+    with pytest.raises(FileNotFoundError, match="budget curve"):
+        studies.final_config()
+    # The budget curve and the TTA choice fix the final refit.
+    _store("budget", studies.budget_grid()[studies.BUDGET_EPOCHS[-1]], 0.66, tmp_path / "experiments")
+    curve = studies.budget_frame()
+    assert list(curve.index) == list(studies.BUDGET_EPOCHS) and curve["val accuracy"].tolist() == [0.61, 0.65, 0.66]
+    fu.save_json(studies.tta_record_path(), {"chosen": "flip"})
+    label, final = studies.final_config()
+    assert label == labels[2] and final.epochs == studies.BUDGET_EPOCHS[-1] and final.val_fraction == 0 and final.tta == "flip"
+    assert final.model_kwargs == candidates[labels[2]].model_kwargs and final.data_fraction == 1.0
+
+
+def test_choose_tta_picks_the_best_mode_and_the_cheaper_on_ties(synthetic):
+    model = fu.build_model("plain_cnn", depth=2, width=8)
+    choice = studies.choose_tta(model, synthetic.test)
+    assert set(choice["val_accuracy"]) == {"none", "flip", "flip+shift"}
+    best = max(choice["val_accuracy"].values())
+    assert choice["val_accuracy"][choice["chosen"]] == best
+    cheaper = fu.evaluate.TTA_MODES[: fu.evaluate.TTA_MODES.index(choice["chosen"])]
+    assert all(choice["val_accuracy"][m] < best for m in cheaper)
 
 
 def test_run_grid_in_fast_mode_trains_a_few_tiny_runs(synthetic, monkeypatch):
