@@ -191,6 +191,32 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _describe(module: nn.Module) -> str:
+    """A short name for a layer: its class, or its parts joined by '+' for a small Sequential."""
+    if isinstance(module, nn.Conv2d):
+        return f"Conv2d {module.kernel_size[0]}x{module.kernel_size[1]}" + (f" /{module.stride[0]}" if module.stride[0] > 1 else "")
+    if isinstance(module, nn.Sequential) and len(module) <= 4:
+        return " + ".join(_describe(m) for m in module)
+    return type(module).__name__
+
+
+def layer_table(model: nn.Module, input_shape: tuple[int, ...] = INPUT_SHAPE):
+    """The model as a table, one row per block (the children of each top-level Sequential, else
+    the top-level modules): what it is, its output shape for one image, and its parameters.
+    Shapes and counts come from torchinfo."""
+    import pandas as pd
+    from torchinfo import summary
+
+    stats = summary(model, input_size=(1, *input_shape), depth=3, verbose=0, device="cpu")
+    info = {}
+    for layer in stats.summary_list:
+        info.setdefault(id(layer.module), layer)
+    blocks = [m for child in model.children() for m in (child.children() if isinstance(child, nn.Sequential) else [child])]
+    rows = [{"layer": _describe(m), "output shape": " x ".join(map(str, info[id(m)].output_size[1:])),
+             "parameters": sum(p.numel() for p in m.parameters())} for m in blocks if id(m) in info]
+    return pd.DataFrame(rows)
+
+
 def count_flops(model: nn.Module, input_shape: tuple[int, ...] = INPUT_SHAPE) -> int:
     """Forward-pass FLOPs for one image, by torch's own flop counter (a multiply-add counts 2)."""
     was_training = model.training

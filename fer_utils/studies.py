@@ -185,7 +185,7 @@ def choose_tta(model, val) -> dict:
 def final_config(directory=None) -> tuple[str, ExperimentConfig]:
     """The shipped model's config: the chosen recipe refit on all the training images (no
     validation split), for the epoch count with the best validation accuracy on the budget
-    curve, with the test-time augmentation chosen on validation (``results/final_tta.json``)."""
+    curve (the smaller on a tie: the cheaper run), with the test-time augmentation chosen on validation (``results/final_tta.json``)."""
     from .storage import load_json
 
     label, config = choose_final_recipe(directory)
@@ -193,7 +193,7 @@ def final_config(directory=None) -> tuple[str, ExperimentConfig]:
     tta_path = tta_record_path(directory)
     if len(curve) < len(BUDGET_EPOCHS) or not tta_path.exists():
         raise FileNotFoundError("the budget curve or the TTA choice is missing: run `python scripts/run_study.py recipes`")
-    epochs = int(curve["val accuracy"].idxmax())
+    epochs = int(curve["val accuracy"].idxmax())  # the first maximum: curve is sorted by epochs
     tta = load_json(tta_path)["chosen"]
     return label, dataclasses.replace(config, epochs=epochs, val_fraction=0.0, data_fraction=1.0,
                                       dedup_val=False, tta=tta)

@@ -90,7 +90,7 @@ def render() -> str:
             f"{_pct(gpu['test']['PrivateTest']['accuracy'])} on PrivateTest (checkpoint `results/final_model_gpu.pt`).",
         ]
     lines += ["", "![Confusion matrix of the final model](figures/04_confusion_matrix.png)",
-              "![Validation accuracy against CPU minutes for the chosen recipe](figures/04_budget_curve.png)", ""]
+              "![Validation accuracy against training epochs for the chosen recipe](figures/04_budget_curve.png)", ""]
     return "\n".join(lines)
 
 

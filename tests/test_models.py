@@ -50,3 +50,14 @@ def test_unknown_models_and_options_get_clear_errors():
         fu.build_model("mlp", depth=3)
     with pytest.raises(ValueError, match="pooling must be"):
         fu.build_model("plain_cnn", pooling="median")
+
+
+@pytest.mark.parametrize("name, kwargs", [("plain_cnn", {"depth": 8}), ("residual_cnn", {}), ("mlp", {}), ("resnet18", {})])
+def test_layer_table_accounts_for_every_parameter_and_ends_in_seven_logits(name, kwargs):
+    model = fu.build_model(name, **kwargs)
+    table = fu.models.layer_table(model)
+    assert table["parameters"].sum() == fu.count_parameters(model)
+    assert table["output shape"].iloc[-1] == "7"
+    if name == "plain_cnn":  # 8 conv blocks, 3 poolings that halve the map: 48 -> 24 -> 12 -> 6
+        assert (table["layer"] == "Conv2d 3x3 + BatchNorm2d + ReLU").sum() == 8
+        assert list(table.loc[table["layer"] == "MaxPool2d", "output shape"]) == ["32 x 24 x 24", "64 x 12 x 12", "128 x 6 x 6"]

@@ -75,6 +75,9 @@ def test_the_choice_is_made_on_validation_confirmed_at_the_longer_budget(tmp_pat
     label, final = studies.final_config()
     assert label == labels[2] and final.epochs == studies.BUDGET_EPOCHS[-1] and final.val_fraction == 0 and final.tta == "flip"
     assert final.model_kwargs == candidates[labels[2]].model_kwargs and final.data_fraction == 1.0
+    # A longer budget that only ties is not worth its cost: the smaller epoch count is chosen.
+    _store("budget", studies.budget_grid()[studies.BUDGET_EPOCHS[-1]], 0.65, tmp_path / "experiments")
+    assert studies.final_config()[1].epochs == studies.CONFIRM_EPOCHS
 
 
 def test_choose_tta_picks_the_best_mode_and_the_cheaper_on_ties(synthetic):
