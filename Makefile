@@ -18,6 +18,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m fer_utils fetch-weights
 	touch $(STAMP)
 
 # Finds the dataset ($$FER2013_PATH, data/fer2013.zip or data/fer2013/), downloading it if it can.

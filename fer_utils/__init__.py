@@ -3,7 +3,7 @@
 Notebooks use it through one namespace: ``import fer_utils as fu``.
 """
 
-from . import audit, studies
+from . import audit, calibration, explorer, export, pretrained, realtime, studies
 from .audit import deduplicated_test_mask
 from .augment import POLICIES, make_augment
 from .checkpoints import CheckpointError, load_model, save_model
@@ -25,7 +25,9 @@ from .experiments import (
     records_frame,
     run_experiment,
 )
+from .faces import Face, crop_face, detect_faces, read_image
 from .figures import save_fig
+from .inference import load_classifier
 from .models import MODELS, build_model, count_flops, count_parameters
 from .paths import FIGURES_DIR, PROJECT_ROOT, RESULTS_DIR, DatasetNotFoundError, find_dataset
 from .runtime import fast_mode, set_seed

@@ -1,4 +1,4 @@
-"""The command line: ``python -m fer_utils {download,train,evaluate,predict,bench} --help``."""
+"""The command line: ``python -m fer_utils {download,train,evaluate,predict,video,webcam,export,fetch-weights,bench,bench-inference} --help``."""
 
 from __future__ import annotations
 
@@ -54,18 +54,91 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _predict(args) -> int:
-    from .checkpoints import load_model
-    from .predict import predict_files
+def _pipeline(args, detect_every: int = 3):
+    """The EmotionPipeline the predict, video and webcam commands share."""
+    from .inference import load_classifier
+    from .realtime import EmotionPipeline
 
-    model = load_model(args.checkpoint)
-    predictions, errors = predict_files(model, args.images, tta=not args.no_tta)
-    for p in predictions:
-        top = ", ".join(f"{c} {prob:.1%}" for c, prob in p.top(args.top))
-        print(f"{p.path}: {top}")
-    for err in errors.values():
-        print(f"error: {err}", file=sys.stderr)
-    return 1 if errors else 0
+    if args.threads:
+        import cv2
+
+        cv2.setNumThreads(args.threads)
+    classifier = load_classifier(args.checkpoint, backend=args.backend, threads=args.threads)
+    return EmotionPipeline(classifier, detect_every=detect_every, tta=getattr(args, "tta", False))
+
+
+def _predict(args) -> int:
+    from .predict import predict_paths
+
+    pipeline = _pipeline(args)
+    results, failed = [], 0
+    for result in predict_paths(args.images, pipeline, whole=args.whole, annotate_dir=args.annotate):
+        failed += result.error is not None
+        if result.error or not args.json:
+            for line in result.lines(args.top):
+                print(line, file=sys.stderr if result.error else sys.stdout, flush=True)
+        results.append(result.to_dict())
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        print()
+    if args.annotate and not args.json:
+        print(f"annotated copies in {args.annotate}")
+    return 1 if failed else 0
+
+
+def _video(args) -> int:
+    from .realtime import process_video
+
+    out = args.out or args.input.with_name(f"{args.input.stem}_emotions.mp4")
+    csv_path = args.csv or out.with_suffix(".csv")
+    stats = process_video(args.input, _pipeline(args, args.detect_every), out, csv_path,
+                          progress=not args.quiet, max_frames=args.max_frames)
+    print(f"annotated video: {out}\nper-frame emotions: {csv_path}\n"
+          f"{stats['frames']} frames, {stats['faces']} faces in {stats['seconds']:.1f} s: {stats['fps']:.1f} fps "
+          "(decoding, detection, classification, drawing and encoding)")
+    return 0
+
+
+def _webcam(args) -> int:
+    from .realtime import run_webcam
+
+    stats = run_webcam(_pipeline(args, args.detect_every), camera=args.camera)
+    print(f"{stats['frames']} frames in {stats['seconds']:.1f} s: {stats['fps']:.1f} fps")
+    return 0
+
+
+def _export(args) -> int:
+    from .export import check_onnx, export_onnx
+
+    path = export_onnx(args.checkpoint, args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); ONNX Runtime vs torch on 64 random faces: "
+          f"largest probability difference {check_onnx(path, args.checkpoint):.1e}")
+    return 0
+
+
+def _fetch_weights(args) -> int:
+    from .pretrained import fetch_onet
+
+    print(f"ONet's pretrained weights (facenet-pytorch 2.6.0, SHA-256 checked): {fetch_onet(args.wheel)}")
+    return 0
+
+
+def _bench_inference(args) -> int:
+    from .bench_inference import TARGETS, run_benchmark
+    from .storage import save_record
+
+    record = run_benchmark(args.checkpoint, repeats=args.repeats, frames=args.frames, int8=not args.no_int8,
+                           data_path=args.data, note=args.note)
+    for name, ms in record["latency_ms_per_face"].items():
+        print(f"{name:32s} {ms:6.3f} ms per face")
+    for name, run in record["pipeline"].items():
+        print(f"{name:50s} {run['fps']:6.1f} fps")
+    if "int8" in record:
+        q = record["int8"]
+        print(f"test accuracy without TTA: fp32 {q['accuracy_fp32']:.2%}, int8 {q['accuracy_int8']:.2%}")
+    print(f"targets: at most {TARGETS['ms_per_face']} ms per face (ONNX Runtime, batch 1), at least {TARGETS['fps']:.0f} fps")
+    print(f"record written to {save_record(args.name, record)}")
+    return 0
 
 
 def _bench(args) -> int:
@@ -80,7 +153,9 @@ def _bench(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .augment import POLICIES
+    from .evaluate import TTA_MODES
     from .models import MODELS
+    from .predict import WHOLE_MAX_SIDE
 
     parser = argparse.ArgumentParser(prog="python -m fer_utils", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,17 +192,68 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="print the per-class table of a checkpoint on the test set and write its record")
     p.add_argument("checkpoint", type=Path)
-    p.add_argument("--tta", action="store_true", help="horizontal-flip test-time augmentation")
+    p.add_argument("--tta", nargs="?", const="flip", default="none", choices=TTA_MODES,
+                   help="test-time augmentation: none (default), flip (also bare --tta) or flip+shift (the shipped "
+                        "model's choice, results/final_tta.json)")
     p.add_argument("--name", help="record name under results/ (default: evaluation_<checkpoint name>)")
     p.add_argument("--data", help=data_help)
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("predict", help="predict the emotion in image files (any size or colour)")
-    p.add_argument("images", nargs="+", type=Path)
-    p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model results/final_model.pt")
-    p.add_argument("--top", type=int, default=3, help="how many emotions to print per image")
-    p.add_argument("--no-tta", action="store_true", help="no horizontal-flip test-time augmentation")
+    def runtime_options(p):
+        p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model results/final_model.pt")
+        p.add_argument("--backend", choices=["auto", "onnxruntime", "torch"], default="auto",
+                       help="auto: ONNX Runtime when installed (exported beside the checkpoint once), else torch")
+        p.add_argument("--threads", type=int, default=None, help="CPU threads for detection and classification (default: all)")
+
+    p = sub.add_parser("predict", help="find the faces in photos and name their emotions")
+    p.add_argument("images", nargs="+", type=Path, help="image files or folders (all files inside)")
+    p.add_argument("--whole", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"classify the whole image as one face, without detection (default: only images of at most "
+                        f"{WHOLE_MAX_SIDE} px, like FER-2013's 48x48 crops)")
+    p.add_argument("--annotate", type=Path, metavar="DIR", help="write each image with boxes and emotions drawn into DIR")
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead (a list, one object per image); errors still go to stderr")
+    p.add_argument("--top", type=int, default=3, help="how many emotions to print per face")
+    p.add_argument("--no-tta", dest="tta", action="store_false", help="no horizontal-flip test-time augmentation")
+    runtime_options(p)
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("video", help="annotate a video file: boxes and emotions drawn, plus a CSV per frame and face")
+    p.add_argument("input", type=Path)
+    p.add_argument("--out", type=Path, help="the annotated video (.mp4; default: <input>_emotions.mp4 beside it)")
+    p.add_argument("--csv", type=Path, help="per-frame, per-face emotions (default: the --out path with .csv)")
+    p.add_argument("--detect-every", type=int, default=3, help="run the face detector every N frames, track in between")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    runtime_options(p)
+    p.set_defaults(func=_video)
+
+    p = sub.add_parser("webcam", help="live emotions from a camera in a window, with the fps (press q to quit)")
+    p.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
+    p.add_argument("--detect-every", type=int, default=3, help="run the face detector every N frames, track in between")
+    runtime_options(p)
+    p.set_defaults(func=_webcam)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (default results/final_model.onnx) and check it")
+    p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model results/final_model.pt")
+    p.add_argument("--out", type=Path, default=None, help="default: the checkpoint's path with .onnx")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("fetch-weights", help="ONet's pretrained weights for transfer learning (notebook 06), "
+                                             "from the facenet-pytorch wheel, into data/weights/")
+    p.add_argument("--wheel", type=Path, default=None,
+                   help="a facenet-pytorch 2.6.0 wheel already downloaded (default: pip download it)")
+    p.set_defaults(func=_fetch_weights)
+
+    p = sub.add_parser("bench-inference", help="per-face latency (torch, ONNX Runtime, int8) and pipeline fps, as a record")
+    p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model results/final_model.pt")
+    p.add_argument("--repeats", type=int, default=300, help="timed calls per latency (the median is kept)")
+    p.add_argument("--frames", type=int, default=300, help="frames of the synthetic 640x480 video")
+    p.add_argument("--no-int8", action="store_true", help="skip int8 quantization (it needs the dataset: "
+                                                         "training faces to calibrate, the test set to score it)")
+    p.add_argument("--note", default="", help="conditions to keep in the record, e.g. 'idle machine'")
+    p.add_argument("--name", default="bench_inference", help="record name under results/ (default bench_inference)")
+    p.add_argument("--data", help=data_help)
+    p.set_defaults(func=_bench_inference)
 
     p = sub.add_parser("bench", help="training images/s: this pipeline against ImageFolder + PIL + DataLoader")
     p.add_argument("--model", default="residual_cnn", choices=sorted(MODELS))
@@ -141,11 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from .checkpoints import CheckpointError
     from .data import DatasetFormatError
+    from .download import DownloadError
     from .paths import DatasetNotFoundError
+    from .pretrained import WeightsNotFoundError
+    from .realtime import VideoError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DatasetNotFoundError, DatasetFormatError, CheckpointError, ValueError) as err:
+    except (DatasetNotFoundError, DatasetFormatError, CheckpointError, DownloadError, VideoError,
+            WeightsNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

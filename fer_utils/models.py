@@ -149,21 +149,104 @@ class ResidualCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def resnet18(num_classes: int = NUM_CLASSES, dropout: float = 0.0) -> nn.Module:
+def resnet18(num_classes: int = NUM_CLASSES, dropout: float = 0.0, pretrained: bool = False) -> nn.Module:
     """torchvision's ResNet-18, adapted to 1x48x48: a 3x3 stride-1 first conv and no max-pool.
 
-    Randomly initialised: ImageNet weights would need a download, and they expect RGB photos.
+    ``pretrained`` starts from torchvision's ImageNet weights, when they are in torch's cache
+    (nothing is downloaded here): every layer but the first conv and the classifier; the first conv
+    keeps its 7x7 ImageNet filters, summed over RGB (a gray image is R = G = B), at stride 1.
     """
     from torchvision.models import (
         resnet,  # imported here: torchvision.models takes seconds to import
     )
 
     model = resnet.resnet18(weights=None, num_classes=num_classes)
-    model.conv1 = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
+    if pretrained:
+        from .pretrained import load_imagenet_resnet18_state
+
+        state = load_imagenet_resnet18_state()
+        model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=1, padding=3, bias=False)
+        state["conv1.weight"] = state["conv1.weight"].sum(dim=1, keepdim=True)
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        model.load_state_dict(state, strict=False)
+    else:
+        model.conv1 = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)
     if dropout:
         model.fc = nn.Sequential(nn.Dropout(dropout), model.fc)
     return model
+
+
+class ONet(nn.Module):
+    """MTCNN's output network (the last stage of a face detector), with a 7-emotion head.
+
+    Pretrained (``pretrained=True``) on faces by MTCNN's authors to tell faces from non-faces, refine
+    the box and place five landmarks, from 48x48 RGB crops, exactly FER-2013's size. The gray face
+    feeds its three input channels, scaled as MTCNN does: (pixel - 127.5) / 128. ``train`` picks what
+    learns: 'all' (fine-tune everything), 'last' (conv4 and the dense layers; conv1-3 frozen) or
+    'head' (a linear probe on its frozen 256-d features). ``landmarks`` keeps MTCNN's own three heads
+    (face probability, box, landmarks) for ``mtcnn_outputs``. Layer names are facenet-pytorch's.
+    """
+
+    FROZEN = {"all": (), "last": ("conv1", "prelu1", "conv2", "prelu2", "conv3", "prelu3"),
+                 "head": ("conv1", "prelu1", "conv2", "prelu2", "conv3", "prelu3", "conv4", "prelu4",
+                          "dense5", "prelu5")}
+
+    def __init__(self, pretrained: bool = False, train: str = "all", num_classes: int = NUM_CLASSES,
+                 landmarks: bool = False):
+        super().__init__()
+        if train not in self.FROZEN:
+            raise ValueError(f"train must be one of {sorted(self.FROZEN)}, got {train!r}")
+        if train != "all" and not pretrained:
+            raise ValueError("freezing layers (train='last' or 'head') only makes sense with pretrained=True")
+        self.conv1, self.prelu1 = nn.Conv2d(3, 32, kernel_size=3), nn.PReLU(32)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2, self.prelu2 = nn.Conv2d(32, 64, kernel_size=3), nn.PReLU(64)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3, self.prelu3 = nn.Conv2d(64, 64, kernel_size=3), nn.PReLU(64)
+        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv4, self.prelu4 = nn.Conv2d(64, 128, kernel_size=2), nn.PReLU(128)
+        self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
+        self.head = nn.Linear(256, num_classes)
+        if landmarks:
+            self.dense6_1, self.dense6_2, self.dense6_3 = nn.Linear(256, 2), nn.Linear(256, 4), nn.Linear(256, 10)
+        if pretrained:
+            from .pretrained import load_onet_state
+
+            state = load_onet_state()
+            if not landmarks:
+                state = {k: v for k, v in state.items() if not k.startswith("dense6")}
+            missing, unexpected = self.load_state_dict(state, strict=False)
+            assert not unexpected and set(missing) == {"head.weight", "head.bias"}, (missing, unexpected)
+        for name in self.FROZEN[train]:
+            getattr(self, name).requires_grad_(False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 48, 48) normalised gray faces (``data.to_model_input``) -> (B, 256) features."""
+        from .data import PIXEL_MEAN, PIXEL_STD
+
+        x = ((x * PIXEL_STD + PIXEL_MEAN) * 255 - 127.5) / 128  # back to pixels, then MTCNN's scaling
+        x = x.expand(-1, 3, -1, -1)
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.pool2(self.prelu2(self.conv2(x)))
+        x = self.pool3(self.prelu3(self.conv3(x)))
+        x = self.prelu4(self.conv4(x))
+        x = x.permute(0, 3, 2, 1).reshape(len(x), -1)  # facenet-pytorch flattens in Caffe's (W, H, C) order
+        return self.prelu5(self.dense5(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def mtcnn_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """MTCNN's own answers for (B, 1, 48, 48) normalised faces: the probability that each is a
+        face, (B,), and its five landmarks (eyes, nose, mouth corners) in pixels, (B, 5, 2) as (x, y)."""
+        if not hasattr(self, "dense6_3"):
+            raise ValueError("build ONet with landmarks=True (and pretrained=True) to get MTCNN's outputs")
+        z = self.features(x)
+        face = torch.softmax(self.dense6_1(z), dim=1)[:, 1]
+        points = self.dense6_3(z)  # 5 x's then 5 y's, as fractions of the crop
+        size = x.shape[-1]
+        return face, torch.stack([points[:, :5], points[:, 5:]], dim=2) * size
 
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
@@ -171,6 +254,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "plain_cnn": PlainCNN,
     "residual_cnn": ResidualCNN,
     "resnet18": resnet18,
+    "onet": ONet,
 }
 
 
@@ -187,7 +271,7 @@ def build_model(name: str, **kwargs) -> nn.Module:
 
 
 def count_parameters(model: nn.Module) -> int:
-    """The number of trainable parameters."""
+    """The number of trainable parameters (frozen ones are left out)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 

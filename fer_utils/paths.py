@@ -46,8 +46,12 @@ def results_dir() -> Path:
 
 
 def runs_dir() -> Path:
-    """Where training checkpoints go: ``$FER_RUNS_DIR`` if set, else runs/ (ignored by git)."""
-    return Path(os.environ.get(RUNS_ENV) or RUNS_DIR)
+    """Where training checkpoints go: ``$FER_RUNS_DIR`` if set, else runs/ (ignored by git); in fast
+    mode a fast/ folder inside it, so a smoke run never resumes from (or clobbers) a real run."""
+    from .runtime import fast_mode
+
+    root = Path(os.environ.get(RUNS_ENV) or RUNS_DIR)
+    return root / "fast" if fast_mode() else root
 
 
 def project_relative(path: str | os.PathLike) -> str:

@@ -1,60 +1,97 @@
-"""Predicting the emotion of any image file: converted to 48x48 grayscale first."""
+"""Emotions in image files: every face found, or the whole image when it is already a face crop."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-from torch import nn
+from PIL import Image
 
-from .data import CLASSES, IMAGE_SIZE
-from .evaluate import predict_proba
+from .faces import NotAnImageError, read_image, whole_image
+from .realtime import EmotionPipeline, FacePrediction, annotate
 
-
-class NotAnImageError(ValueError):
-    """A file that does not decode as an image."""
-
-
-def load_face(path: str | os.PathLike) -> np.ndarray:
-    """Read an image of any size or colour as a (48, 48) uint8 grayscale array.
-
-    The image is centre-cropped to a square first, so a face in the middle keeps its proportions.
-    """
-    try:
-        with Image.open(path) as img:
-            gray = img.convert("L")
-    except (UnidentifiedImageError, OSError) as err:
-        raise NotAnImageError(f"{path} is not an image that Pillow can read ({err})") from err
-    side = min(gray.size)
-    left, top = (gray.width - side) // 2, (gray.height - side) // 2
-    square = gray.crop((left, top, left + side, top + side))
-    return np.asarray(square.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR), dtype=np.uint8)
+# Images this small (FER-2013's own crops are 48x48) are taken as one face without detection.
+WHOLE_MAX_SIDE = 64
 
 
 @dataclass
-class Prediction:
+class ImageResult:
+    """What one input gave: its faces (box, score, probabilities), or an error message."""
+
     path: str
-    probabilities: dict[str, float]  # class -> probability, most likely first
+    faces: list[FacePrediction] = field(default_factory=list)
+    whole: bool = False  # the whole image was classified as one face
+    error: str | None = None
+    annotated: str | None = None  # where the annotated copy was written
 
-    def top(self, k: int = 3) -> list[tuple[str, float]]:
-        return list(self.probabilities.items())[:k]
+    def lines(self, top: int = 3) -> list[str]:
+        """The human-readable report: one line per face, or one saying there is none."""
+        if self.error:
+            return [f"error: {self.error}"]
+        if not self.faces:
+            return [f"{self.path}: no face found (--whole classifies the whole image as one face)"]
+        out = []
+        for i, face in enumerate(self.faces, 1):
+            emotions = ", ".join(f"{c} {p:.1%}" for c, p in face.top(top))
+            where = "whole image" if self.whole else "face {} at x={} y={} w={} h={} (score {:.1f})".format(i, *face.box, face.score)
+            out.append(f"{self.path}: {where}: {emotions}")
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path, "whole": self.whole, "error": self.error, "annotated": self.annotated,
+            "faces": [{"box": list(f.box), "score": f.score, "emotion": f.emotion,
+                       "probabilities": dict(f.top(len(f.probabilities)))} for f in self.faces],
+        }
 
 
-def predict_files(model: nn.Module, paths, tta: bool = True) -> tuple[list[Prediction], dict[str, str]]:
-    """Predict every readable image in ``paths``; files that are not images are returned as errors."""
-    faces, ok, errors = [], [], {}
-    for path in paths:
+def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """The paths, with each folder replaced by the files inside it (recursively, sorted, no hidden ones)."""
+    out = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(path).parts))
+        else:
+            out.append(path)
+    return out
+
+
+def predict_image(image: np.ndarray, pipeline: EmotionPipeline, whole: bool | None = None) -> tuple[list[FacePrediction], bool]:
+    """The faces of an (H, W, 3) RGB uint8 image, and whether it was classified whole.
+
+    ``whole`` None decides by size: images of at most WHOLE_MAX_SIDE pixels are taken as one face.
+    """
+    if whole is None:
+        whole = max(image.shape[:2]) <= WHOLE_MAX_SIDE
+    if not whole:
+        return pipeline.photo(image), False
+    height, width = image.shape[:2]
+    probs = pipeline.classifier.predict_proba(whole_image(image)[None], tta=pipeline.tta)[0]
+    return [FacePrediction((0, 0, width, height), None, probs)], True
+
+
+def predict_paths(paths: Iterable[str | os.PathLike], pipeline: EmotionPipeline, whole: bool | None = None,
+                  annotate_dir: str | os.PathLike | None = None) -> Iterator[ImageResult]:
+    """One ImageResult per input file (folders expanded); unreadable files give a result with an error."""
+    written = set()
+    for path in expand_inputs(paths):
         try:
-            faces.append(load_face(path))
-            ok.append(str(path))
-        except (NotAnImageError, FileNotFoundError) as err:
-            errors[str(path)] = str(err)
-    predictions = []
-    if faces:
-        probs = predict_proba(model, np.stack(faces), tta=tta)
-        for path, p in zip(ok, probs, strict=True):
-            order = np.argsort(-p)
-            predictions.append(Prediction(path, {CLASSES[i]: float(p[i]) for i in order}))
-    return predictions, errors
+            image = read_image(path)
+        except NotAnImageError as err:
+            yield ImageResult(str(path), error=str(err))
+            continue
+        faces, used_whole = predict_image(image, pipeline, whole)
+        result = ImageResult(str(path), faces, used_whole)
+        if annotate_dir is not None:
+            target = Path(annotate_dir) / f"{path.stem}_emotions.png"
+            n = 2
+            while target in written:
+                target, n = Path(annotate_dir) / f"{path.stem}_emotions_{n}.png", n + 1
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(annotate(image, faces)).save(target)
+            written.add(target)
+            result.annotated = str(target)
+        yield result

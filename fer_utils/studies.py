@@ -89,6 +89,43 @@ CPU_BUDGET_MINUTES = 120
 FINAL_NAME = "final_model"
 
 
+# Transfer learning (notebook 06): MTCNN's ONet, pretrained on faces, against the same network
+# from scratch, at the proxy budget with the final model's augmentation and label smoothing,
+# selected and compared on the deduplicated validation split only.
+TRANSFER = dataclasses.replace(PROXY, model="onet", model_kwargs={}, augment="hflip+shift", label_smoothing=0.1,
+                               dedup_val=True)
+TRANSFER_ARMS = {
+    "from scratch": {},
+    "linear probe (frozen features)": {"pretrained": True, "train": "head"},
+    "fine-tune the last layers": {"pretrained": True, "train": "last"},
+    "fine-tune all layers": {"pretrained": True},
+}
+LABEL_FRACTIONS = (0.02, 0.05, 0.1, 0.25, 0.5, 1.0)  # shares of the fit split, for the label-budget curve
+LABEL_BUDGET_ARMS = ("from scratch", "fine-tune all layers")
+MAX_EPOCHS = 50
+
+
+def transfer_comparison() -> dict[str, ExperimentConfig]:
+    """Notebook 06: each way of using ONet (from scratch, probe, fine-tuning) with three seeds."""
+    return {f"{arm}, seed {seed}": dataclasses.replace(TRANSFER, model_kwargs=kwargs, seed=seed)
+            for arm, kwargs in TRANSFER_ARMS.items() for seed in SEEDS}
+
+
+def label_budget_epochs(fraction: float) -> int:
+    """Epochs for a run on ``fraction`` of the fit split: at least as many optimiser steps as the
+    proxy budget (10 epochs of half of it) and at least its 10 epochs, at most ``MAX_EPOCHS``."""
+    steps_matched = round(TRANSFER.epochs * TRANSFER.data_fraction / fraction)
+    return max(TRANSFER.epochs, min(MAX_EPOCHS, steps_matched))
+
+
+def label_budget() -> dict[str, ExperimentConfig]:
+    """Notebook 06's label-budget curve: pretrained vs scratch on a growing share of the labels
+    (seed 0; the 50% point is the comparison's seed-0 run)."""
+    return {f"{arm}, {fraction:.0%} of the labels": dataclasses.replace(
+                TRANSFER, model_kwargs=TRANSFER_ARMS[arm], data_fraction=fraction, epochs=label_budget_epochs(fraction))
+            for arm in LABEL_BUDGET_ARMS for fraction in LABEL_FRACTIONS}
+
+
 def record_name(study: str, config: ExperimentConfig) -> str:
     """The record name of a grid's run: the study, the model and the config's key."""
     return f"{study}-{config.model}-{config.key()}"

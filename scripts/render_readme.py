@@ -14,11 +14,18 @@ from fer_utils.paths import PROJECT_ROOT, RESULTS_DIR
 from fer_utils.storage import load_json
 from fer_utils.studies import (
     CPU_BUDGET_MINUTES,
+    LABEL_BUDGET_ARMS,
+    LABEL_FRACTIONS,
+    SEEDS,
     TARGET,
+    TRANSFER_ARMS,
     budget_frame,
     choose_final_recipe,
     confirmation_frame,
+    label_budget,
+    load_study,
     recipes_frame,
+    transfer_comparison,
 )
 
 README = PROJECT_ROOT / "README.md"
@@ -91,7 +98,55 @@ def render() -> str:
         ]
     lines += ["", "![Confusion matrix of the final model](figures/04_confusion_matrix.png)",
               "![Validation accuracy against training epochs for the chosen recipe](figures/04_budget_curve.png)", ""]
+    lines += realtime_lines() + transfer_lines()
     return "\n".join(lines)
+
+
+def realtime_lines() -> list[str]:
+    """Notebook 05's answers: the benchmark record and the cost of finding faces first."""
+    bench, scenes = _load(RESULTS_DIR / "bench_inference.json"), _load(RESULTS_DIR / "pipeline_accuracy.json")
+    if bench is None or scenes is None:
+        return []
+    ms, targets = bench["latency_ms_per_face"], bench["targets"]
+    tracked = bench["pipeline"]["detect every 3rd frame, 320x240, track between"]
+    every = bench["pipeline"]["detect every frame, 320x240"]
+    int8, photo = bench.get("int8"), scenes["results"]["photo"]
+    text = (f"**Real time** (notebook 05, `results/bench_inference.json`, one CPU thread): the classifier takes "
+            f"{ms['ONNX Runtime fp32, batch 1']:.2f} ms per face through ONNX Runtime in fp32 (target: at most "
+            f"{targets['ms_per_face']} ms; torch: {ms['torch fp32, batch 1']:.2f} ms)")
+    if int8:
+        text += (f" and {ms['ONNX Runtime int8, batch 1']:.2f} ms quantized to int8, at a test accuracy of "
+                 f"{_pct(int8['accuracy_int8'])} against {_pct(int8['accuracy_fp32'])} in fp32 (no TTA)")
+    text += (f". The whole pipeline on a 640x480 video with one face runs at {tracked['fps']:.0f} frames per second "
+             f"when it detects every 3rd frame on a 320x240 copy and tracks in between, {every['fps']:.0f} fps detecting "
+             f"every frame (target: at least {targets['fps']:.0f}). Finding faces first has a cost: of FER-2013's test "
+             f"faces pasted into photos, {_pct(photo['detection_rate'])} are found, and those are classified "
+             f"{_pct(photo['accuracy_on_detected'])} right, against {_pct(photo['direct_accuracy_on_detected'])} "
+             "for FER-2013's own crops of the same faces.")
+    return [text, ""]
+
+
+def transfer_lines() -> list[str]:
+    """Notebook 06's answers, from the transfer-learning records (validation accuracy only)."""
+    import numpy as np
+
+    experiments = RESULTS_DIR / "experiments"
+    comparison = load_study("transfer", transfer_comparison(), experiments)
+    curve = load_study("transfer", label_budget(), experiments)
+    if len(comparison) < len(transfer_comparison()) or len(curve) < len(label_budget()):
+        return []
+    mean = {arm: np.mean([comparison[f"{arm}, seed {s}"]["val"]["accuracy"] for s in SEEDS]) for arm in TRANSFER_ARMS}
+    scratch, tuned = LABEL_BUDGET_ARMS
+    gain = {f: curve[f"{tuned}, {f:.0%} of the labels"]["val"]["accuracy"]
+            - curve[f"{scratch}, {f:.0%} of the labels"]["val"]["accuracy"] for f in LABEL_FRACTIONS}
+    smallest, largest = LABEL_FRACTIONS[0], LABEL_FRACTIONS[-1]
+    n_small = curve[f"{scratch}, {smallest:.0%} of the labels"]["n_train"]
+    return [f"**Transfer learning** (notebook 06, validation accuracy, mean of {len(SEEDS)} seeds): MTCNN's ONet, a face "
+            f"detector's network pretrained on faces, fine-tuned reaches {_pct(mean['fine-tune all layers'])} against "
+            f"{_pct(mean['from scratch'])} from scratch at the course's proxy budget; a linear probe on its frozen features "
+            f"only {_pct(mean['linear probe (frozen features)'])}. Pretraining pays most when labels are few: "
+            f"{(100 * gain[smallest]):+.1f} points with {smallest:.0%} of the labels ({n_small:,} faces), "
+            f"{(100 * gain[largest]):+.1f} with all of them.", ""]
 
 
 def main() -> int:

@@ -4,6 +4,8 @@
     python scripts/run_study.py architectures   # notebook 03: MLP, plain CNNs, residual CNNs, ResNet-18
     python scripts/run_study.py recipes         # final-model candidates, the best confirmed at a longer
                                                 # budget, the budget curve and the TTA choice: validation only
+    python scripts/run_study.py transfer        # notebook 06: ONet pretrained on faces vs from scratch,
+                                                # 3 seeds, and the label-budget curve
     python scripts/run_study.py final           # refits the chosen recipe on all the training images,
                                                 # then evaluates it on the test set, once
 
@@ -54,7 +56,7 @@ def select_recipe(data, args, started: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("study", choices=["ablation", "architectures", "recipes", "final"])
+    parser.add_argument("study", choices=["ablation", "architectures", "recipes", "transfer", "final"])
     parser.add_argument("--deadline", type=float, default=None, help="start no new run after this many seconds")
     parser.add_argument("--retrain", action="store_true", help="train again even where a record exists")
     parser.add_argument("--shard", default="0/1", help="run only runs i, i+n, i+2n, ... given as i/n (parallel workers)")
@@ -70,6 +72,7 @@ def main() -> None:
         grid = {
             "ablation": lambda: {f"{c.augment} seed {c.seed}": c for c in studies.augmentation_ablation()},
             "architectures": studies.architecture_comparison,
+            "transfer": lambda: {**studies.transfer_comparison(), **studies.label_budget()},
         }[args.study]()
         run(args.study, grid, data, args, started)
 

@@ -10,6 +10,10 @@ import time
 import pytest
 import torch
 from PIL import Image
+from skimage import data as samples
+
+import fer_utils as fu
+from fer_utils.scenes import moving_face_video
 
 TINY = ["plain_cnn", "--model-kwargs", '{"depth": 2, "width": 16}', "--batch-size", "32", "--lr", "0.01",
         "--augment", "shift", "--precision", "fp32", "--quiet"]
@@ -29,7 +33,8 @@ def cli(*args, env, check=True):
     return out
 
 
-@pytest.mark.parametrize("command", ["download", "train", "evaluate", "predict", "bench"])
+@pytest.mark.parametrize("command", ["download", "train", "evaluate", "predict", "video", "webcam", "export", "bench",
+                                     "bench-inference"])
 def test_every_command_has_help(command, env):
     out = cli(command, "--help", env=env)
     assert "usage: python -m fer_utils " + command in out.stdout
@@ -53,18 +58,80 @@ def test_train_then_evaluate_prints_the_per_class_table(env, tmp_path):
     assert saved["metrics"]["test"]["n"] == 56
 
 
-def test_predict_reads_any_image_and_reports_files_that_are_not_images(env, tmp_path):
-    model = tmp_path / "model.pt"
-    cli("train", *TINY, "--epochs", "1", "--output", model, env=env)
-    Image.new("RGB", (120, 90), (200, 120, 40)).save(tmp_path / "colour.png")
-    Image.new("L", (48, 48), 128).save(tmp_path / "gray.jpg")
-    (tmp_path / "notes.txt").write_text("not an image")
-    out = cli("predict", tmp_path / "colour.png", tmp_path / "notes.txt", tmp_path / "gray.jpg",
-              "--checkpoint", model, env=env, check=False)
-    assert out.returncode == 1
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    fu.set_seed(0)
+    return fu.save_model(tmp_path_factory.mktemp("model") / "model.pt", fu.build_model("plain_cnn", depth=2, width=8))
+
+
+def test_predict_names_each_face_and_reports_every_bad_input(env, tmp_path, tiny_model):
+    Image.fromarray(samples.astronaut()).save(tmp_path / "astronaut.jpg")
+    Image.fromarray(samples.coffee()).save(tmp_path / "coffee.png")
+    Image.new("L", (48, 48), 128).save(tmp_path / "fer_crop.png")  # small: classified whole
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    data = (tmp_path / "astronaut.jpg").read_bytes()
+    (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    Image.fromarray(samples.astronaut()).save(folder / "again.png")
+    (folder / "notes.txt").write_text("not an image")
+    out = cli("predict", tmp_path / "astronaut.jpg", tmp_path / "empty.jpg", tmp_path / "coffee.png",
+              tmp_path / "truncated.jpg", tmp_path / "missing.png", tmp_path / "fer_crop.png", folder,
+              "--checkpoint", tiny_model, "--annotate", tmp_path / "annotated", env=env, check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
     lines = out.stdout.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith(str(tmp_path / "colour.png")) and "%" in lines[0]
-    assert "notes.txt is not an image" in out.stderr
+    assert lines[0].startswith(f"{tmp_path / 'astronaut.jpg'}: face 1 at x=") and "%" in lines[0]
+    assert lines[1] == f"{tmp_path / 'coffee.png'}: no face found (--whole classifies the whole image as one face)"
+    assert lines[2].startswith(f"{tmp_path / 'fer_crop.png'}: whole image: ")
+    assert lines[3].startswith(f"{folder / 'again.png'}: face 1 at x=")
+    errors = out.stderr.strip().splitlines()
+    assert len(errors) == 4 and all(e.startswith("error: ") for e in errors)
+    for name, message in [("empty.jpg", "empty file"), ("truncated.jpg", "truncated or corrupt"),
+                          ("missing.png", "no such file"), ("notes.txt", "not an image")]:
+        assert any(name in e and message in e for e in errors), (name, errors)
+    annotated = Image.open(tmp_path / "annotated" / "astronaut_emotions.png")
+    assert annotated.size == (512, 512)
+
+
+def test_predict_json_parses_and_whole_skips_detection(env, tmp_path, tiny_model):
+    Image.fromarray(samples.astronaut()).save(tmp_path / "astronaut.png")
+    out = cli("predict", tmp_path / "astronaut.png", "--json", "--checkpoint", tiny_model, "--backend", "torch",
+              env=env)
+    result = json.loads(out.stdout)
+    [face] = result[0]["faces"]
+    assert result[0]["whole"] is False and result[0]["error"] is None and len(face["box"]) == 4
+    assert face["emotion"] == max(face["probabilities"], key=face["probabilities"].get)
+    assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+    out = cli("predict", tmp_path / "astronaut.png", "--whole", "--checkpoint", tiny_model, env=env)
+    assert out.stdout.startswith(f"{tmp_path / 'astronaut.png'}: whole image: ")
+
+
+def test_video_writes_an_annotated_copy_and_a_csv_and_reports_fps(env, tmp_path, tiny_model):
+    video = moving_face_video(tmp_path / "clip.mp4", frames=8)
+    out = cli("video", video, "--out", tmp_path / "out.mp4", "--checkpoint", tiny_model, "--quiet", env=env)
+    assert (tmp_path / "out.mp4").stat().st_size > 0 and "fps" in out.stdout
+    assert len((tmp_path / "out.csv").read_text().splitlines()) == 1 + 8
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
+    out = cli("video", tmp_path / "broken.mp4", "--checkpoint", tiny_model, env=env, check=False)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "not a video OpenCV can open" in out.stderr
+
+
+def test_webcam_without_a_camera_is_one_clear_line(env, tiny_model):
+    out = cli("webcam", "--camera", "99", "--checkpoint", tiny_model, env=env, check=False)
+    assert out.returncode == 2 and out.stderr.startswith("error: no camera at index 99") and out.stderr.count("\n") == 1
+
+
+def test_export_writes_onnx_beside_the_checkpoint(env, tmp_path, tiny_model):
+    out = cli("export", "--checkpoint", tiny_model, "--out", tmp_path / "model.onnx", env=env)
+    assert (tmp_path / "model.onnx").exists() and "largest probability difference" in out.stdout
+
+
+def test_download_without_network_is_one_clear_line(env, tmp_path):
+    env = {**env, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
+           "KAGGLEHUB_CACHE": str(tmp_path / "cache")}
+    out = cli("download", "--dest", tmp_path / "fer2013", env=env, check=False)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: could not download msambare/fer2013") and out.stderr.count("\n") == 1
 
 
 def test_a_missing_dataset_is_a_clear_error_not_a_traceback(env, tmp_path):
@@ -105,3 +172,13 @@ def test_bench_compares_both_pipelines_and_writes_a_record(env, tmp_path):
     assert record["usual_images_per_s"] > 0 and record["ours_images_per_s"] > 0
     assert record["ratio"] == pytest.approx(record["ours_images_per_s"] / record["usual_images_per_s"])
     assert '"ratio"' in out.stdout
+
+
+def test_bench_inference_writes_latency_and_fps_to_a_record(env, tmp_path, tiny_model):
+    out = cli("bench-inference", "--checkpoint", tiny_model, "--repeats", "3", "--frames", "6", env=env)
+    record = json.loads((tmp_path / "results" / "bench_inference.json").read_text())
+    assert {"torch fp32, batch 1", "ONNX Runtime fp32, batch 1", "ONNX Runtime int8, batch 1"} <= set(record["latency_ms_per_face"])
+    assert all(ms > 0 for ms in record["latency_ms_per_face"].values())
+    assert 0 <= record["int8"]["accuracy_int8"] <= 1 and record["int8"]["n"] == 56
+    assert all(run["fps"] > 0 and run["frames"] == 6 for run in record["pipeline"].values())
+    assert "fps" in out.stdout and "record written to" in out.stdout

@@ -1,0 +1,127 @@
+"""How fast the shipped model runs outside training: per-face latency of each backend, and the
+whole pipeline's frames per second on a 640x480 video with one face.
+
+Latency is the median over many calls of ``predict_proba`` on uint8 faces (input scaling and
+softmax included), on one CPU thread. The pipeline reads a synthetic video (``scenes.moving_face_video``)
+and times decoding, detection or tracking, cropping and classifying, on one thread too.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .checkpoints import DEFAULT_MODEL, read_checkpoint
+from .data import IMAGE_SIZE
+from .export import ensure_onnx, file_sha256, quantize_int8
+from .inference import OnnxClassifier, TorchClassifier
+from .paths import project_relative
+from .realtime import EmotionPipeline, open_video
+from .scenes import FRAME, iou, moving_face_video
+
+TARGETS = {"ms_per_face": 1.0, "fps": 30.0}
+
+
+def median_ms(fn, repeats: int, warmup: int = 10) -> float:
+    """Median wall time of ``fn()`` in milliseconds, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def latency_ms_per_face(classifiers: dict, repeats: int = 300, batch: int = 64, seed: int = 0) -> dict[str, float]:
+    """{'<name>, batch 1': ms, '<name>, batch <batch>': ms per face} for each named classifier."""
+    faces = np.random.default_rng(seed).integers(0, 256, (batch, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    out = {}
+    for name, clf in classifiers.items():
+        out[f"{name}, batch 1"] = median_ms(lambda c=clf: c.predict_proba(faces[:1]), repeats)
+        out[f"{name}, batch {batch}"] = median_ms(lambda c=clf: c.predict_proba(faces), max(5, repeats // 10)) / batch
+    return out
+
+
+def pipeline_fps(video: str | os.PathLike, pipeline: EmotionPipeline,
+                 reference: list | None = None) -> tuple[dict, list]:
+    """Frames per second of ``pipeline.frame`` on ``video``, decoding included, with the share of
+    frames showing exactly one face and, given ``reference`` boxes (one list per frame), the mean
+    IoU of this run's boxes with them. Also returns this run's boxes, one list per frame."""
+    capture = open_video(video)
+    pipeline.reset()
+    boxes = []
+    start = time.perf_counter()
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        boxes.append([f.box for f in pipeline.frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))])
+    seconds = time.perf_counter() - start
+    capture.release()
+    result = {"fps": len(boxes) / seconds, "ms_per_frame": 1000 * seconds / len(boxes), "frames": len(boxes),
+              "frames_with_one_face": float(np.mean([len(b) == 1 for b in boxes]))}
+    if reference is not None:
+        pairs = [(b[0], r[0]) for b, r in zip(boxes, reference, strict=True) if len(b) == 1 and len(r) == 1]
+        result["box_iou_vs_reference"] = float(np.mean([iou(b, r) for b, r in pairs])) if pairs else 0.0
+    return result, boxes
+
+
+def int8_accuracy(fp32: OnnxClassifier, int8: OnnxClassifier, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Test accuracy of the fp32 and int8 ONNX models (no flip TTA), and how often they agree."""
+    p32, p8 = fp32.predict_proba(images).argmax(1), int8.predict_proba(images).argmax(1)
+    return {"n": len(labels), "accuracy_fp32": float(np.mean(p32 == labels)),
+            "accuracy_int8": float(np.mean(p8 == labels)), "agreement": float(np.mean(p32 == p8))}
+
+
+def run_benchmark(checkpoint: str | os.PathLike | None = None, repeats: int = 300, frames: int = 300,
+                  int8: bool = True, data_path=None, calibration_faces: int = 512, threads: int = 1,
+                  note: str = "") -> dict:
+    """The benchmark record: latency per face (torch fp32, ONNX Runtime fp32, int8 if asked), int8's
+    test accuracy beside fp32's, and pipeline fps for several detection settings."""
+    checkpoint = Path(checkpoint or DEFAULT_MODEL)
+    spec = read_checkpoint(checkpoint)["spec"]
+    cv2.setNumThreads(threads)
+    record = {
+        "what": "median ms per face (batch 1, and per face in a batch of 64) on one CPU thread; "
+                "pipeline fps on a 640x480 video with one face, decoding included",
+        "note": note, "load_average_before": list(os.getloadavg()), "threads": threads,
+        "checkpoint": project_relative(checkpoint), "checkpoint_sha256": file_sha256(checkpoint), "model": spec,
+        "targets": TARGETS,
+    }
+    onnx = OnnxClassifier(ensure_onnx(checkpoint), threads)
+    classifiers = {"torch fp32": TorchClassifier(checkpoint, threads), "ONNX Runtime fp32": onnx}
+    with tempfile.TemporaryDirectory() as tmp:
+        if int8:
+            from .data import load_fer2013, stratified_subset
+
+            data = load_fer2013(data_path)
+            calibration = stratified_subset(data.train, min(1.0, calibration_faces / len(data.train)), seed=0).images
+            classifiers["ONNX Runtime int8"] = OnnxClassifier(quantize_int8(onnx.path, calibration, Path(tmp) / "int8.onnx"), threads)
+            record["int8"] = {**int8_accuracy(onnx, classifiers["ONNX Runtime int8"], data.test.images, data.test.labels),
+                              "calibration": f"{len(calibration)} training faces", "split": "test"}
+        record["latency_ms_per_face"] = latency_ms_per_face(classifiers, repeats)
+        video = moving_face_video(Path(tmp) / "moving_face.mp4", frames=frames, shape=FRAME)
+        record["video"] = {"frames": frames, "height": FRAME[0], "width": FRAME[1],
+                           "source": "scenes.moving_face_video: scikit-image's astronaut over its coffee photo"}
+        settings = {
+            "detect every frame, full 640x480": ({"max_side": None}, 1, onnx),
+            "detect every frame, 320x240": ({}, 1, onnx),
+            "detect every 3rd frame, 320x240, track between": ({}, 3, onnx),
+            "same, torch classifier": ({}, 3, classifiers["torch fp32"]),
+        }
+        record["pipeline"], reference = {}, None
+        for name, (detection, every, clf) in settings.items():
+            pipeline = EmotionPipeline(clf, detect_every=every, video_detection=detection)
+            result, boxes = pipeline_fps(video, pipeline, reference)
+            reference = reference or boxes  # boxes from detection on every full frame
+            record["pipeline"][name] = {"detect_every": every, "detect_max_side": pipeline.video_detection["max_side"],
+                                        "backend": clf.backend, **result}
+    record["load_average_after"] = list(os.getloadavg())
+    return record

@@ -1,0 +1,128 @@
+"""The model as ONNX: exported once from its checkpoint, re-exported when the checkpoint changes.
+
+The ONNX graph holds the whole classifier: (N, 48, 48) uint8 faces in, (N, 7) class probabilities
+out (the normalisation and the softmax are inside), so any ONNX runtime can use it without this
+package. It sits beside its checkpoint (``results/final_model.onnx``, ignored by git) and records
+the checkpoint's SHA-256, so a new checkpoint makes ``ensure_onnx`` export again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoints import DEFAULT_MODEL, CheckpointError, load_model, model_spec
+from .data import CLASSES, IMAGE_SIZE, to_model_input
+from .storage import atomic_write
+
+INPUT, OUTPUT = "faces", "probabilities"
+
+
+class Probabilities(nn.Module):
+    """``model`` with its input scaling and a softmax: (N, 48, 48) uint8 -> (N, 7) probabilities."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(to_model_input(faces)), dim=1)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def onnx_path(checkpoint: str | os.PathLike | None = None) -> Path:
+    """Where the ONNX copy of ``checkpoint`` (default: the shipped model) lives: beside it, ``.onnx``."""
+    return Path(checkpoint or DEFAULT_MODEL).with_suffix(".onnx")
+
+
+def export_onnx(checkpoint: str | os.PathLike | None = None, out: str | os.PathLike | None = None) -> Path:
+    """Export ``checkpoint`` (default: the shipped model) to ``out`` (default: beside it) and return the path.
+
+    Uses torch's ``torch.export``-based exporter (needs onnxscript), with a dynamic batch size.
+    """
+    checkpoint = Path(checkpoint or DEFAULT_MODEL)
+    model = load_model(checkpoint)
+    example = torch.zeros(2, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
+    program = torch.onnx.export(
+        Probabilities(model).eval(), (example,), dynamo=True, input_names=[INPUT], output_names=[OUTPUT],
+        dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=False, verbose=False,
+    )
+    proto = program.model_proto
+    meta = {"checkpoint_sha256": file_sha256(checkpoint), "classes": json.dumps(list(CLASSES)),
+            "spec": json.dumps(model_spec(model)), "source": checkpoint.name}
+    for key, value in meta.items():
+        proto.metadata_props.add(key=key, value=value)
+    data = proto.SerializeToString()
+    return atomic_write(out or onnx_path(checkpoint), lambda f: f.write(data))
+
+
+def onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata that ``export_onnx`` stored in an ONNX file (checkpoint hash, classes, spec)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def ensure_onnx(checkpoint: str | os.PathLike | None = None) -> Path:
+    """The ONNX copy of ``checkpoint``, exported first when it is missing or was made from other weights."""
+    checkpoint = Path(checkpoint or DEFAULT_MODEL)
+    if not checkpoint.is_file():
+        raise CheckpointError(f"no checkpoint at {checkpoint}; train one with `python -m fer_utils train`")
+    path = onnx_path(checkpoint)
+    if path.exists() and onnx_metadata(path).get("checkpoint_sha256") == file_sha256(checkpoint):
+        return path
+    return export_onnx(checkpoint, path)
+
+
+def quantize_int8(model_path: str | os.PathLike, calibration: np.ndarray, out: str | os.PathLike) -> Path:
+    """ONNX Runtime static int8 quantization (QDQ, per-channel weights) of an exported model.
+
+    ``calibration`` is (N, 48, 48) uint8 faces (training images, never test ones) that set the
+    activation ranges.
+    """
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(np.array_split(calibration, max(1, len(calibration) // 32)))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {INPUT: batch}
+
+    out = Path(out)
+    prepared = out.with_suffix(".prep.onnx")
+    try:
+        quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    finally:
+        prepared.unlink(missing_ok=True)
+    return out
+
+
+def check_onnx(path: str | os.PathLike, checkpoint: str | os.PathLike | None = None, n: int = 64, seed: int = 0) -> float:
+    """The largest absolute difference between ONNX Runtime's and torch's fp32 probabilities on
+    ``n`` random (48, 48) uint8 faces."""
+    from .evaluate import predict_proba
+    from .inference import OnnxClassifier
+
+    faces = np.random.default_rng(seed).integers(0, 256, (n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    reference = predict_proba(load_model(checkpoint or DEFAULT_MODEL), faces, precision="fp32")
+    return float(np.abs(OnnxClassifier(path).predict_proba(faces) - reference).max())

@@ -1,0 +1,85 @@
+"""Classifying 48x48 faces with the shipped model: through ONNX Runtime when it is installed, torch otherwise.
+
+Both backends take (N, 48, 48) uint8 faces and return (N, 7) float32 probabilities, in fp32.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoints import DEFAULT_MODEL, load_model
+from .evaluate import predict_proba
+
+BACKENDS = ("auto", "onnxruntime", "torch")
+
+
+class TorchClassifier:
+    """The checkpoint's model in torch, fp32, eval mode."""
+
+    backend = "torch"
+
+    def __init__(self, checkpoint: str | os.PathLike | None = None, threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)
+        self.model = load_model(checkpoint)
+
+    def predict_proba(self, faces: np.ndarray, tta: bool = False) -> np.ndarray:
+        """(N, 48, 48) uint8 -> (N, 7) float32; ``tta`` averages with the mirrored faces."""
+        return predict_proba(self.model, faces, tta=tta, precision="fp32")
+
+
+class OnnxClassifier:
+    """An exported model (see ``fer_utils.export``) in an ONNX Runtime CPU session."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, model: str | os.PathLike, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.path = Path(model)
+        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def predict_proba(self, faces: np.ndarray, tta: bool = False) -> np.ndarray:
+        """(N, 48, 48) uint8 -> (N, 7) float32; ``tta`` averages with the mirrored faces."""
+        faces = np.ascontiguousarray(faces, dtype=np.uint8)
+        if not len(faces):
+            return np.zeros((0, 7), np.float32)
+        if tta:
+            both = self.session.run(None, {self.input: np.concatenate([faces, faces[:, :, ::-1]])})[0]
+            return (both[: len(faces)] + both[len(faces) :]) / 2
+        return self.session.run(None, {self.input: faces})[0]
+
+
+def onnxruntime_available() -> bool:
+    return find_spec("onnxruntime") is not None and find_spec("onnxscript") is not None
+
+
+def load_classifier(checkpoint: str | os.PathLike | None = None, backend: str = "auto",
+                    threads: int | None = None) -> TorchClassifier | OnnxClassifier:
+    """The classifier for ``checkpoint`` (default: the shipped model).
+
+    ``backend`` 'auto' picks ONNX Runtime when onnxruntime and onnxscript are installed (exporting
+    the checkpoint to ONNX beside it the first time), else torch. ``threads`` caps the CPU threads
+    (None: the library's default).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        backend = "onnxruntime" if onnxruntime_available() else "torch"
+    elif backend == "onnxruntime" and not onnxruntime_available():
+        raise ValueError("the onnxruntime backend needs `pip install onnxruntime onnxscript`; or use the torch backend")
+    if backend == "torch":
+        return TorchClassifier(checkpoint, threads)
+    from .export import ensure_onnx
+
+    return OnnxClassifier(ensure_onnx(checkpoint or DEFAULT_MODEL), threads)

@@ -1,0 +1,155 @@
+"""Synthetic scenes to measure the pipeline: faces pasted into photos, and a video of a moving face.
+
+The photos are scikit-image's bundled samples (no download): ``astronaut`` has a face; the
+backgrounds below have none.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from skimage import data as samples
+
+from .faces import DEFAULT_MARGIN, crop_face, detect_faces, to_gray
+from .realtime import open_writer
+
+BACKGROUNDS = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "coins", "moon", "page", "hubble_deep_field")
+FRAME = (480, 640)  # (height, width) of the scenes and of the benchmark video
+
+
+def cover(image: np.ndarray, shape: tuple[int, int] = FRAME) -> np.ndarray:
+    """``image`` resized to cover ``shape`` (height, width) and centre-cropped to it."""
+    height, width = shape
+    scale = max(height / image.shape[0], width / image.shape[1])
+    resized = cv2.resize(image, (max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale))))
+    top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
+    return resized[top : top + height, left : left + width]
+
+
+def backgrounds(shape: tuple[int, int] = FRAME) -> list[np.ndarray]:
+    """Face-free scikit-image photos as (height, width) uint8 grayscale backgrounds."""
+    return [cover(to_gray(getattr(samples, name)()), shape) for name in BACKGROUNDS]
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inter = max(0, w) * max(0, h)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def paste_faces(background: np.ndarray, faces: np.ndarray, rng: np.random.Generator,
+                sizes: tuple[int, int] = (64, 192)) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Paste (K, 48, 48) uint8 faces into a copy of a (H, W) background at random places, each
+    resized to a random side in ``sizes``, without overlaps. Returns the scene and the K boxes."""
+    scene, boxes = background.copy(), []
+    for face in faces:
+        for _ in range(200):
+            side = int(rng.integers(sizes[0], sizes[1] + 1))
+            x, y = int(rng.integers(0, scene.shape[1] - side)), int(rng.integers(0, scene.shape[0] - side))
+            box = (x, y, side, side)
+            if all(iou(box, other) == 0 for other in boxes):
+                break
+        else:
+            raise ValueError(f"no room for {len(faces)} faces of {sizes} px in a {scene.shape} scene")
+        scene[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_LINEAR)
+        boxes.append(box)
+    return scene, boxes
+
+
+@dataclass
+class SceneEvaluation:
+    """One row per pasted face (label, side, whether it was detected, IoU, predictions); the
+    detections that matched no face count as false positives."""
+
+    faces: pd.DataFrame
+    scenes: int
+    false_positive_scores: list[float]  # the detector's score of each detection that matched no face
+
+    @property
+    def false_positives(self) -> int:
+        return len(self.false_positive_scores)
+
+    def summary(self, margin: float = DEFAULT_MARGIN) -> dict[str, float]:
+        f = self.faces
+        right = f["detected"] & (f[f"pred@{margin}"] == f["label"])
+        direct = f["direct"] == f["label"]
+        return {
+            "faces": len(f), "scenes": self.scenes, "margin": margin,
+            "detection_rate": float(f["detected"].mean()),
+            "end_to_end_accuracy": float(right.mean()),  # a missed face counts as wrong
+            "accuracy_on_detected": float(right[f["detected"]].mean()),
+            "direct_accuracy": float(direct.mean()),  # the 48x48 crops classified as they are
+            "direct_accuracy_on_detected": float(direct[f["detected"]].mean()),
+            "false_positives_per_scene": self.false_positives / self.scenes,
+        }
+
+
+def evaluate_scenes(classifier, images: np.ndarray, labels: np.ndarray, faces_per_scene: int = 3,
+                    margins: tuple[float, ...] = (DEFAULT_MARGIN,), min_iou: float = 0.3, seed: int = 0,
+                    **detect_kwargs) -> SceneEvaluation:
+    """Paste (N, 48, 48) faces ``faces_per_scene`` at a time into the backgrounds, detect, crop with
+    each of ``margins`` and classify; also classify the faces directly.
+
+    A face counts as detected when a detection overlaps its pasted square with IoU >= ``min_iou``
+    (each detection matches one face at most, best overlap first).
+    """
+    rng = np.random.default_rng(seed)
+    grounds = backgrounds()
+    rows, crops, false_positive_scores, scenes = [], {m: [] for m in margins}, [], 0
+    for start in range(0, len(images), faces_per_scene):
+        index = np.arange(start, min(start + faces_per_scene, len(images)))
+        scene, boxes = paste_faces(grounds[scenes % len(grounds)], images[index], rng)
+        detections = detect_faces(scene, **detect_kwargs)
+        pairs = sorted(((iou(b, d.box), i, j) for i, b in enumerate(boxes) for j, d in enumerate(detections)), reverse=True)
+        match, used = {}, set()
+        for overlap, i, j in pairs:
+            if overlap >= min_iou and i not in match and j not in used:
+                match[i] = (j, overlap)
+                used.add(j)
+        false_positive_scores += [d.score for j, d in enumerate(detections) if j not in used]
+        scenes += 1
+        for i, k in enumerate(index):
+            j, overlap = match.get(i, (None, 0.0))
+            rows.append({"index": int(k), "label": int(labels[k]), "side": boxes[i][2], "detected": j is not None,
+                         "iou": overlap, "score": detections[j].score if j is not None else float("nan")})
+            for m in margins:  # a missed face is classified from its true box, only to keep arrays aligned
+                crops[m].append(crop_face(scene, detections[j].box if j is not None else boxes[i], m))
+    faces = pd.DataFrame(rows)
+    faces["direct"] = classifier.predict_proba(images).argmax(1)
+    for m in margins:
+        predicted = classifier.predict_proba(np.stack(crops[m])).argmax(1)
+        faces[f"pred@{m}"] = np.where(faces["detected"], predicted, -1)
+    return SceneEvaluation(faces, scenes, false_positive_scores)
+
+
+def astronaut_head() -> np.ndarray:
+    """The astronaut's head and shoulders from scikit-image's ``astronaut`` photo, (260, 240, 3) RGB uint8."""
+    return samples.astronaut()[10:270, 110:350]
+
+
+def moving_face_video(path: str | os.PathLike, frames: int = 150, fps: float = 30.0, period: int = 150,
+                      shape: tuple[int, int] = FRAME, head_height: int = 240) -> Path:
+    """Write an mp4 (mp4v) of the astronaut's head gliding over the coffee photo, ``shape`` (height,
+    width): a figure of eight across the frame every ``period`` frames."""
+    height, width = shape
+    background = cover(samples.coffee(), shape)
+    head = astronaut_head()
+    head = cv2.resize(head, (round(head.shape[1] * head_height / head.shape[0]), head_height))
+    writer = open_writer(path, fps, (width, height))
+    try:
+        for t in 2 * np.pi * np.arange(frames) / period:
+            frame = background.copy()
+            x = round((width - head.shape[1]) * (0.5 + 0.5 * np.sin(t)))
+            y = round((height - head.shape[0]) * (0.5 + 0.5 * np.sin(2 * t) / 2))
+            frame[y : y + head.shape[0], x : x + head.shape[1]] = head
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return Path(path)

@@ -1,0 +1,72 @@
+"""ONNX export: the same probabilities as torch for every model of the registry, re-exported when
+the checkpoint changes, and the classifier backends that use it."""
+
+import json
+
+import numpy as np
+import pytest
+
+import fer_utils as fu
+from fer_utils.export import check_onnx, ensure_onnx, export_onnx, onnx_metadata, onnx_path
+from fer_utils.inference import OnnxClassifier, TorchClassifier, load_classifier
+
+SMALL = {
+    "mlp": {"hidden": [64]},
+    "plain_cnn": {"depth": 3, "width": 8},
+    "residual_cnn": {"widths": [8, 16], "blocks": [1, 1]},
+    "resnet18": {},
+}
+
+
+def save_random(path, name="plain_cnn", seed=0, **kwargs):
+    fu.set_seed(seed)
+    return fu.save_model(path, fu.build_model(name, **(kwargs or SMALL[name])))
+
+
+@pytest.fixture
+def faces():
+    return np.random.default_rng(1).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_onnx_runtime_gives_torchs_probabilities_for_every_model(name, tmp_path, faces):
+    checkpoint = save_random(tmp_path / f"{name}.pt", name)
+    path = export_onnx(checkpoint)
+    assert path == tmp_path / f"{name}.onnx"
+    torch_probs = TorchClassifier(checkpoint).predict_proba(faces)
+    onnx = OnnxClassifier(path, threads=1)
+    for batch in (faces[:1], faces):  # any batch size, not only the one it was traced with
+        np.testing.assert_allclose(onnx.predict_proba(batch), torch_probs[: len(batch)], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(onnx.predict_proba(faces, tta=True), TorchClassifier(checkpoint).predict_proba(faces, tta=True),
+                               atol=1e-4, rtol=0)
+    assert check_onnx(path, checkpoint) < 1e-4
+    meta = onnx_metadata(path)
+    assert meta["checkpoint_sha256"] and json.loads(meta["spec"])["name"] == name
+
+
+def test_the_onnx_copy_is_reused_and_remade_when_the_checkpoint_changes(tmp_path, faces):
+    checkpoint = save_random(tmp_path / "model.pt", seed=0)
+    path = ensure_onnx(checkpoint)
+    stamp = path.stat().st_mtime_ns
+    assert ensure_onnx(checkpoint) == path and path.stat().st_mtime_ns == stamp  # reused
+    save_random(checkpoint, seed=1)  # new weights at the same path
+    ensure_onnx(checkpoint)
+    np.testing.assert_allclose(OnnxClassifier(path).predict_proba(faces), TorchClassifier(checkpoint).predict_proba(faces),
+                               atol=1e-4, rtol=0)
+
+
+def test_load_classifier_prefers_onnx_runtime_and_falls_back_to_torch(tmp_path, faces):
+    checkpoint = save_random(tmp_path / "model.pt")
+    auto = load_classifier(checkpoint, threads=1)
+    assert auto.backend == "onnxruntime" and onnx_path(checkpoint).exists()
+    plain = load_classifier(checkpoint, backend="torch")
+    assert plain.backend == "torch"
+    np.testing.assert_allclose(auto.predict_proba(faces), plain.predict_proba(faces), atol=1e-4, rtol=0)
+    assert auto.predict_proba(faces[:0]).shape == (0, 7)
+    with pytest.raises(ValueError, match="backend must be"):
+        load_classifier(checkpoint, backend="tflite")
+
+
+def test_a_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(fu.CheckpointError, match="no checkpoint"):
+        ensure_onnx(tmp_path / "missing.pt")
