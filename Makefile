@@ -19,6 +19,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m fer_utils fetch-weights
+	$(BIN)/python scripts/notebook_widgets.py lab-settings
 	touch $(STAMP)
 
 # Finds the dataset ($$FER2013_PATH, data/fer2013.zip or data/fer2013/), downloading it if it can.
@@ -33,6 +34,7 @@ report: install data
 		FER_FAST=0 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
 	done
+	$(BIN)/python scripts/notebook_widgets.py strip $(NOTEBOOKS)
 	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(NOTEBOOKS)
 	$(BIN)/python scripts/render_readme.py
 
@@ -51,6 +53,7 @@ lint: install
 
 # Strip execution counts and volatile metadata from the notebooks (outputs are kept: they are the report).
 clean-notebooks: install
+	$(BIN)/python scripts/notebook_widgets.py strip $(NOTEBOOKS)
 	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(NOTEBOOKS)
 
 # Refit the shipped model on all the training images: the recipe, epoch count and TTA chosen on validation

@@ -97,3 +97,20 @@ def near_duplicate_groups(data: FER2013, exact: pd.DataFrame, blank: np.ndarray)
     exact_sets = {frozenset(r) for r in exact["rows"]}
     keep = np.asarray([frozenset(r) not in exact_sets and not blank[r].all() for r in near["rows"]], dtype=bool)
     return near[keep].reset_index(drop=True) if len(near) else near
+
+
+def audit_flags(images: np.ndarray, labels: np.ndarray, train_images: np.ndarray, pool_images: np.ndarray,
+                pool_labels: np.ndarray) -> pd.DataFrame:
+    """Notebook 01's audit, per image of ``images`` (N, 48, 48) with ``labels``: ``twin`` (an exact copy
+    is in ``train_images``), ``conflict`` (an exact copy in the pool, e.g. train and test together,
+    carries another label) and ``blank`` (near-constant). One boolean column each, N rows."""
+    labels_of: dict[str, set[int]] = {}
+    for h, label in zip(pixel_hashes(pool_images), pool_labels, strict=True):
+        labels_of.setdefault(h, set()).add(int(label))
+    own = pixel_hashes(images)
+    return pd.DataFrame({
+        "twin": has_exact_twin(images, train_images),
+        "conflict": np.asarray([bool(labels_of.get(h, set()) - {int(label)}) for h, label in zip(own, labels, strict=True)],
+                               dtype=bool),
+        "blank": near_constant(images),
+    })

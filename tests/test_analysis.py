@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fer_utils as fu
-from fer_utils import calibration, explorer
+from fer_utils import calibration
 from fer_utils.saliency import grad_cam
 
 
@@ -37,44 +37,6 @@ def fake_predictions():
     probs = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1],
                       [0.1, 0.8, 0.1], [0.1, 0.45, 0.45], [0.0, 0.1, 0.9]])
     return labels, probs
-
-
-def test_select_filters_by_true_and_predicted_class_and_sorts_by_confidence():
-    labels, probs = fake_predictions()
-    # errors: #1 (0 -> 1, 0.7), #2 (1 -> 0, 0.6), #4 (2 -> 1, 0.45: argmax takes the first tie)
-    np.testing.assert_array_equal(explorer.select(labels, probs), [1, 2, 4])
-    np.testing.assert_array_equal(explorer.select(labels, probs, most_confident_first=False), [4, 2, 1])
-    np.testing.assert_array_equal(explorer.select(labels, probs, predicted_class=1), [1, 4])
-    np.testing.assert_array_equal(explorer.select(labels, probs, true_class=1, errors_only=False), [3, 2])
-
-
-def test_page_of_and_most_confused_pairs():
-    chunk, pages = explorer.page_of(np.arange(10), page=1, page_size=4)
-    assert list(chunk) == [4, 5, 6, 7] and pages == 3
-    assert explorer.page_of(np.arange(0), 5, 4)[1] == 1
-    cm = np.array([[5, 3, 0], [1, 6, 0], [0, 4, 2]])
-    pairs = explorer.most_confused_pairs(cm, ["a", "b", "c"], k=2)
-    assert pairs[["true", "predicted", "count"]].values.tolist() == [["c", "b", 4], ["a", "b", 3]]
-    assert pairs["share of true class"][0] == pytest.approx(4 / 6)
-
-
-def test_the_explorer_widget_follows_its_controls():
-    labels, probs = fake_predictions()
-    images = np.zeros((6, 48, 48), np.uint8)
-    calls = []
-    ui = explorer.MisclassificationExplorer(images, labels, probs, ["a", "b", "c"], page_size=2,
-                                            saliency=lambda i, c: calls.append((i, c)) or np.zeros((48, 48)))
-    assert list(ui.selection) == [1, 2, 4] and list(ui.shown) == [1, 2] and ui.page.max == 2
-    assert bytes(ui.grid.value).startswith(b"\x89PNG") and "3 images, page 1 of 2" in ui.status.value
-    ui.page.value = 2
-    assert list(ui.shown) == [4]
-    ui.predicted_class.value = 0
-    assert list(ui.selection) == [2] and ui.page.value == 1 and list(ui.shown) == [2]
-    ui.pick.value = 2
-    assert calls == [(2, 0)]  # the details panel asked for the saliency of the predicted class
-    assert bytes(ui.details.value).startswith(b"\x89PNG")
-    ui.errors_only.value = False
-    assert list(ui.selection) == [0, 2]
 
 
 def test_grad_cam_gives_one_map_per_image_in_unit_range():
