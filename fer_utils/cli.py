@@ -23,13 +23,8 @@ def _train(args) -> int:
     if args.config:
         config = ExperimentConfig.from_dict(json.loads(Path(args.config).read_text()))
     else:
-        config = ExperimentConfig(
-            model=args.model, model_kwargs=json.loads(args.model_kwargs), epochs=args.epochs,
-            batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
-            label_smoothing=args.label_smoothing, schedule=args.schedule, patience=args.patience,
-            augment=args.augment, seed=args.seed, precision=args.precision, data_fraction=args.data_fraction,
-            val_fraction=args.val_fraction, tta=args.tta,
-        )
+        config = ExperimentConfig(model=args.model, model_kwargs=json.loads(args.model_kwargs),
+                                  **{name: getattr(args, name) for name in config_flag_names()})
     record = run_experiment(
         config, name=args.name, data_path=args.data, resume=args.resume, retrain=True,
         save_checkpoint=args.output, progress=not args.quiet,
@@ -151,9 +146,55 @@ def _bench(args) -> int:
     return 0
 
 
+# Help and choices for the train command's flags; the flags themselves and their defaults come from
+# ExperimentConfig's fields, so the command line cannot drift from the records.
+FLAG_HELP = {
+    "optimizer": ("", ["adamw", "sgd"]),
+    "schedule": ("learning-rate schedule", ["onecycle", "cosine", "plateau", "constant"]),
+    "patience": ("early stopping on validation accuracy (epochs without improvement)", None),
+    "precision": ("training precision (evaluation is always fp32)", ["auto", "bf16", "fp16", "fp32"]),
+    "data_fraction": ("train on this stratified fraction of the fit split", None),
+    "val_fraction": ("the validation share of the training set; 0 trains on all of it", None),
+    "train_sizes": ("progressive resizing: image sides for equal parts of the epochs, e.g. 32 40 48", None),
+    "dedup_val": ("drop validation images with an exact twin in the fitting part", None),
+}
+
+
+def config_flag_names() -> list[str]:
+    """ExperimentConfig's fields that the train command exposes as flags (all but the model's)."""
+    import dataclasses
+
+    from .experiments import ExperimentConfig
+
+    return [f.name for f in dataclasses.fields(ExperimentConfig) if f.name not in ("model", "model_kwargs")]
+
+
+def add_config_flags(parser: argparse.ArgumentParser, policies, tta_modes) -> None:
+    """One flag per ExperimentConfig field, with the dataclass's default and the field's type."""
+    from .experiments import ExperimentConfig
+
+    defaults = ExperimentConfig()
+    helps = {**FLAG_HELP, "augment": (f"augmentation policy: {', '.join(policies)} or parts joined by '+'", None),
+             "tta": ("test-time augmentation in the validation metrics", list(tta_modes))}
+    for name in config_flag_names():
+        default = getattr(defaults, name)
+        text, choices = helps.get(name, ("", None))
+        options = {"default": default, "help": f"{text} (default: {default})".lstrip()}
+        if isinstance(default, bool) and name != "tta":
+            options["action"] = argparse.BooleanOptionalAction
+        elif isinstance(default, list):
+            options.update(nargs="+", type=int)
+        elif name == "tta":
+            options.update(choices=choices, help=f"{text} (default: none)")
+        else:
+            options.update(type=type(default) if default is not None else int, choices=choices)
+        parser.add_argument(f"--{name.replace('_', '-')}", **options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .augment import POLICIES
     from .evaluate import TTA_MODES
+    from .experiments import ExperimentConfig
     from .models import MODELS
     from .predict import WHOLE_MAX_SIDE
 
@@ -166,23 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_download)
 
     p = sub.add_parser("train", help="train a model and save its record under results/")
-    p.add_argument("model", nargs="?", default="residual_cnn", choices=sorted(MODELS))
+    p.add_argument("model", nargs="?", default=ExperimentConfig().model, choices=sorted(MODELS))
     p.add_argument("--config", help="a JSON file with an experiment config (overrides the options below)")
     p.add_argument("--model-kwargs", default="{}", help='model options as JSON, e.g. \'{"depth": 4}\'')
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--schedule", choices=["onecycle", "cosine", "plateau", "constant"], default="onecycle")
-    p.add_argument("--patience", type=int, default=None, help="early stopping on validation accuracy")
-    p.add_argument("--augment", default="hflip+shift", help=f"augmentation policy: {', '.join(POLICIES)} or parts joined by '+'")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
-    p.add_argument("--data-fraction", type=float, default=1.0, help="train on this stratified fraction of the train split")
-    p.add_argument("--val-fraction", type=float, default=0.3)
-    p.add_argument("--tta", action="store_true", help="horizontal-flip test-time augmentation in the metrics")
+    add_config_flags(p, POLICIES, TTA_MODES)
     p.add_argument("--name", help="record name under results/ (default: derived from the config)")
     p.add_argument("--output", type=Path, help="also save the trained model here (a .pt checkpoint)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same config")

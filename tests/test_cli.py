@@ -182,3 +182,22 @@ def test_bench_inference_writes_latency_and_fps_to_a_record(env, tmp_path, tiny_
     assert 0 <= record["int8"]["accuracy_int8"] <= 1 and record["int8"]["n"] == 56
     assert all(run["fps"] > 0 and run["frames"] == 6 for run in record["pipeline"].values())
     assert "fps" in out.stdout and "record written to" in out.stdout
+
+
+def test_train_flags_come_from_the_experiment_config_with_its_defaults():
+    """No flag restates a default: parsing no options gives ExperimentConfig(), and every field has a flag."""
+    import dataclasses
+    import json
+
+    from fer_utils.cli import build_parser, config_flag_names
+    from fer_utils.experiments import ExperimentConfig
+
+    fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
+    assert set(config_flag_names()) == fields - {"model", "model_kwargs"}
+    args = build_parser().parse_args(["train"])
+    config = ExperimentConfig(model=args.model, model_kwargs=json.loads(args.model_kwargs),
+                              **{name: getattr(args, name) for name in config_flag_names()})
+    assert config == ExperimentConfig()
+    args = build_parser().parse_args(["train", "plain_cnn", "--tta", "flip+shift", "--train-sizes", "32", "48",
+                                      "--dedup-val", "--patience", "3", "--lr", "2e-3"])
+    assert (args.tta, args.train_sizes, args.dedup_val, args.patience, args.lr) == ("flip+shift", [32, 48], True, 3, 2e-3)
