@@ -8,7 +8,6 @@ the checkpoint's SHA-256, so a new checkpoint makes ``ensure_onnx`` export again
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -19,7 +18,7 @@ from torch import nn
 
 from .checkpoints import DEFAULT_MODEL, CheckpointError, load_model, model_spec
 from .data import CLASSES, IMAGE_SIZE, to_model_input
-from .storage import atomic_write
+from .storage import atomic_write, file_sha256
 
 INPUT, OUTPUT = "faces", "probabilities"
 
@@ -33,10 +32,6 @@ class Probabilities(nn.Module):
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.model(to_model_input(faces)), dim=1)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def onnx_path(checkpoint: str | os.PathLike | None = None) -> Path:

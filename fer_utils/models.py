@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .data import PIXEL_MEAN, PIXEL_STD
+
 NUM_CLASSES = 7
 INPUT_SHAPE = (1, 48, 48)
 
@@ -188,9 +190,8 @@ class ONet(nn.Module):
     (face probability, box, landmarks) for ``mtcnn_outputs``. Layer names are facenet-pytorch's.
     """
 
-    FROZEN = {"all": (), "last": ("conv1", "prelu1", "conv2", "prelu2", "conv3", "prelu3"),
-                 "head": ("conv1", "prelu1", "conv2", "prelu2", "conv3", "prelu3", "conv4", "prelu4",
-                          "dense5", "prelu5")}
+    _EARLY = ("conv1", "prelu1", "conv2", "prelu2", "conv3", "prelu3")
+    FROZEN = {"all": (), "last": _EARLY, "head": (*_EARLY, "conv4", "prelu4", "dense5", "prelu5")}
 
     def __init__(self, pretrained: bool = False, train: str = "all", num_classes: int = NUM_CLASSES,
                  landmarks: bool = False):
@@ -223,8 +224,6 @@ class ONet(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 48, 48) normalised gray faces (``data.to_model_input``) -> (B, 256) features."""
-        from .data import PIXEL_MEAN, PIXEL_STD
-
         x = ((x * PIXEL_STD + PIXEL_MEAN) * 255 - 127.5) / 128  # back to pixels, then MTCNN's scaling
         x = x.expand(-1, 3, -1, -1)
         x = self.pool1(self.prelu1(self.conv1(x)))

@@ -10,7 +10,7 @@ the dataset). ImageNet weights are used only when they already are in torch's ca
 
 from __future__ import annotations
 
-import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .paths import DATA_DIR
-from .storage import atomic_write
+from .storage import atomic_write, file_sha256, sha256
 
 WEIGHTS_ENV = "FER_WEIGHTS_DIR"
 ONET_WHEEL = "facenet-pytorch==2.6.0"
@@ -45,10 +45,6 @@ def onet_path() -> Path:
     return weights_dir() / "onet.pt"
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def extract_onet(wheel: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Read ``onet.pt`` out of a facenet-pytorch wheel, check its SHA-256 and write it atomically."""
     try:
@@ -65,7 +61,7 @@ def fetch_onet(wheel: str | os.PathLike | None = None) -> Path:
     """ONet's weights under ``weights_dir()``: kept if already there and intact, else taken from
     ``wheel`` or from ``pip download --no-deps facenet-pytorch==2.6.0`` (the package registry)."""
     path = onet_path()
-    if path.is_file() and sha256(path.read_bytes()) == ONET_SHA256:
+    if path.is_file() and file_sha256(path) == ONET_SHA256:
         return path
     if wheel is not None:
         return extract_onet(wheel, path)
@@ -90,7 +86,7 @@ def load_onet_state() -> dict[str, torch.Tensor]:
     if sha256(data) != ONET_SHA256:
         raise ValueError(f"{path} is not facenet-pytorch 2.6.0's onet.pt (SHA-256 differs); "
                          f"delete it and run `{FETCH_COMMAND}`")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)  # the bytes just checked
 
 
 def imagenet_resnet18_path() -> Path:

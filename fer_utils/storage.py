@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -17,6 +18,16 @@ from .runtime import fast_mode
 def records_dir() -> Path:
     """results/ in full mode; results/fast/ (ignored by git) in fast mode, so CI never overwrites a real record."""
     return results_dir() / "fast" if fast_mode() else results_dir()
+
+
+def sha256(data: bytes) -> str:
+    """The SHA-256 of ``data`` as hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes as hex (checkpoints and downloaded weights are identified by it)."""
+    return sha256(Path(path).read_bytes())
 
 
 def atomic_write(path: str | os.PathLike, write) -> Path:
