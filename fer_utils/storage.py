@@ -30,6 +30,12 @@ def file_sha256(path: str | os.PathLike) -> str:
     return sha256(Path(path).read_bytes())
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it into place.
 
@@ -43,6 +49,7 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it a plain file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

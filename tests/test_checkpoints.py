@@ -47,6 +47,21 @@ def test_a_missing_checkpoint_says_how_to_make_one(tmp_path):
         fu.load_model(tmp_path / "none.pt")
 
 
+def test_atomic_write_gives_the_file_a_plain_files_permissions(tmp_path):
+    """Like open(path, "w"): readable by others where the umask allows it, not private to the writer."""
+    import os
+    import stat
+
+    from fer_utils.storage import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "annotated.png", lambda f: f.write(b"png"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     from fer_utils.storage import atomic_write
 
