@@ -12,6 +12,7 @@ from PIL import Image
 
 from .faces import NotAnImageError, read_image, whole_image
 from .realtime import EmotionPipeline, FacePrediction, annotate
+from .storage import atomic_write
 
 # Images this small (FER-2013's own crops are 48x48) are taken as one face without detection.
 WHOLE_MAX_SIDE = 64
@@ -90,8 +91,8 @@ def predict_paths(paths: Iterable[str | os.PathLike], pipeline: EmotionPipeline,
             n = 2
             while target in written:
                 target, n = Path(annotate_dir) / f"{path.stem}_emotions_{n}.png", n + 1
-            target.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(annotate(image, faces)).save(target)
+            drawn = Image.fromarray(annotate(image, faces))
+            atomic_write(target, lambda f, drawn=drawn: drawn.save(f, format="PNG"))
             written.add(target)
             result.annotated = str(target)
         yield result
