@@ -1,9 +1,36 @@
 """fer_utils: the shared code of the fer-course notebooks (FER-2013 facial emotion recognition).
 
-Notebooks use it through one namespace: ``import fer_utils as fu``.
+Notebooks use it through one namespace: ``import fer_utils as fu``; every module is reachable
+as ``fu.<module>`` (``fu.studies``, ``fu.saliency``, ...) and the most used names directly.
+The command-line-only modules (``cli``, ``bench``, ``download``) are imported when used.
 """
 
-from . import audit, calibration, explorer, export, pretrained, realtime, studies
+from . import (
+    audit,
+    augment,
+    bench_inference,
+    calibration,
+    checkpoints,
+    data,
+    evaluate,
+    experiments,
+    explorer,
+    export,
+    faces,
+    figures,
+    inference,
+    models,
+    paths,
+    predict,
+    pretrained,
+    realtime,
+    runtime,
+    saliency,
+    scenes,
+    storage,
+    studies,
+    train,
+)
 from .audit import deduplicated_test_mask
 from .augment import POLICIES, make_augment
 from .checkpoints import CheckpointError, load_model, save_model

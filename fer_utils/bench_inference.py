@@ -1,4 +1,4 @@
-"""How fast the shipped model runs outside training: per-face latency of each backend, and the
+"""How fast a model runs outside training: per-face latency of each backend, and the
 whole pipeline's frames per second on a 640x480 video with one face.
 
 Latency is the median over many calls of ``predict_proba`` on uint8 faces (input scaling and
@@ -15,11 +15,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from .checkpoints import DEFAULT_MODEL, read_checkpoint
 from .data import IMAGE_SIZE
 from .export import ensure_onnx, file_sha256, quantize_int8
 from .inference import OnnxClassifier, TorchClassifier
+from .models import INPUT_SHAPE
 from .paths import project_relative
 from .realtime import EmotionPipeline, open_video
 from .scenes import FRAME, iou, moving_face_video
@@ -37,6 +39,14 @@ def median_ms(fn, repeats: int, warmup: int = 10) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times) * 1000)
+
+
+def cpu_latency_ms(model: torch.nn.Module, repeats: int = 50) -> float:
+    """Median milliseconds for a torch model to classify one image on the CPU (batch 1, fp32, eval mode)."""
+    model = model.to("cpu").eval()
+    x = torch.zeros(1, *INPUT_SHAPE)
+    with torch.no_grad():
+        return median_ms(lambda: model(x), repeats, warmup=5)
 
 
 def latency_ms_per_face(classifiers: dict, repeats: int = 300, batch: int = 64, seed: int = 0) -> dict[str, float]:

@@ -150,6 +150,8 @@ def _bench(args) -> int:
 # ExperimentConfig's fields, so the command line cannot drift from the records.
 FLAG_HELP = {
     "optimizer": ("", ["adamw", "sgd"]),
+    "momentum": ("SGD's momentum", None),
+    "channels_last": ("channels-last memory layout (faster convolutions on most CPUs)", None),
     "schedule": ("learning-rate schedule", ["onecycle", "cosine", "plateau", "constant"]),
     "patience": ("early stopping on validation accuracy (epochs without improvement)", None),
     "precision": ("training precision (evaluation is always fp32)", ["auto", "bf16", "fp16", "fp32"]),
@@ -182,7 +184,7 @@ def add_config_flags(parser: argparse.ArgumentParser, policies, tta_modes) -> No
         options = {"default": default, "help": f"{text} (default: {default})".lstrip()}
         if isinstance(default, bool) and name != "tta":
             options["action"] = argparse.BooleanOptionalAction
-        elif isinstance(default, list):
+        elif isinstance(default, (list, tuple)):
             options.update(nargs="+", type=int)
         elif name == "tta":
             options.update(choices=choices, help=f"{text} (default: none)")

@@ -39,31 +39,17 @@ FAST_FRACTION = 0.03
 
 
 @dataclass
-class ExperimentConfig:
-    """A model, its options, the training config and the data it sees."""
+class ExperimentConfig(TrainConfig):
+    """A whole experiment: the training settings (every field of ``TrainConfig``), plus the model,
+    its options, the data it sees and how it is evaluated. One class drives ``fit``, the CLI's
+    flags (``fer_utils.cli.add_config_flags``), the study grids and the stored records."""
 
     model: str = "residual_cnn"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 30
-    batch_size: int = 128
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.0
-    schedule: str = "onecycle"
-    patience: int | None = None
-    augment: str = "hflip+shift"
-    seed: int = 0
-    precision: str = "auto"
     data_fraction: float = 1.0  # stratified fraction of the train split used for training
     val_fraction: float = 0.3  # 0: train on the whole training set, without validation (the final refit)
     tta: bool | str = False  # test-time augmentation in the final metrics: fer_utils.evaluate.TTA_MODES
-    train_sizes: list[int] = field(default_factory=list)  # progressive resizing (TrainConfig.train_sizes)
     dedup_val: bool = False  # drop validation images that have an exact twin in the training part
-
-    # Fields added after records were stored: left out of to_dict() (and so of key()) while at
-    # their default, so that every earlier record keeps its config and its name.
-    OMITTED_AT_DEFAULT = ("train_sizes", "dedup_val")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
@@ -73,21 +59,13 @@ class ExperimentConfig:
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        data = json.loads(json.dumps(dataclasses.asdict(self)))  # tuples become lists, as in JSON
-        defaults = type(self)()
-        for name in self.OMITTED_AT_DEFAULT:
-            if data[name] == getattr(defaults, name):
-                del data[name]
-        return data
+        """As plain JSON data, the model first (a record reads top-down: what was trained, then how)."""
+        data = super().to_dict()
+        return {"model": data.pop("model"), "model_kwargs": data.pop("model_kwargs"), **data}
 
     def key(self) -> str:
-        """A short hash of the config: the same config always maps to the same record."""
+        """A short hash of the config: stored in each record, it tells whether a record was made by this config."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
-
-    def train_config(self) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(TrainConfig)}
-        options = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
-        return TrainConfig(**{**options, "train_sizes": tuple(self.train_sizes)})
 
     def fast(self) -> ExperimentConfig:
         """The CI version: a small stratified subset and one epoch."""
@@ -131,20 +109,6 @@ def evaluate_on(model: nn.Module, split: Split, tta: bool | str, masks: dict[str
     return results, tables, probs
 
 
-def cpu_latency_ms(model: nn.Module, repeats: int = 50) -> float:
-    """Median milliseconds to classify one image on the CPU (batch of 1, fp32, eval mode)."""
-    model = model.to("cpu").eval()
-    x = torch.zeros(1, 1, 48, 48)
-    times = []
-    with torch.no_grad():
-        for i in range(repeats + 5):
-            t0 = time.perf_counter()
-            model(x)
-            if i >= 5:
-                times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
-
-
 def record_path(name: str) -> Path:
     return records_dir() / "experiments" / f"{name}.json"
 
@@ -184,7 +148,7 @@ def run_experiment(
     model = build_model(config.model, **config.model_kwargs)
     params, flops = count_parameters(model), count_flops(model)
     started = time.perf_counter()
-    result = fit(model, train, val, config.train_config(), run_dir=runs_dir() / name, resume=resume, progress=progress)
+    result = fit(model, train, val, config, run_dir=runs_dir() / name, resume=resume, progress=progress)
     wall = time.perf_counter() - started
     val_metrics = evaluate_on(result.model, val, config.tta)[0]["all"] if val is not None else None
     test_metrics = evaluate_on(result.model, test, config.tta, test_subsets(test))[0] if evaluate_test else None

@@ -15,6 +15,7 @@ def save_fig(name: str, fig=None, dpi: int = 110):
     In fast mode (CI) figures go to figures/fast/, ignored by git, so the report's stay as they are.
     """
     fig = fig or plt.gcf()
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # a figure made with layout="constrained" keeps its own layout
+        fig.tight_layout()
     folder = FIGURES_DIR / "fast" if fast_mode() else FIGURES_DIR
     return atomic_write(folder / f"{name}.png", lambda f: fig.savefig(f, format="png", dpi=dpi))

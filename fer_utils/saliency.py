@@ -29,3 +29,29 @@ def grad_cam(model: nn.Module, images: np.ndarray, classes: np.ndarray | list[in
     with GradCAM(model=model, target_layers=[default_target_layer(model)]) as cam:
         maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(int(c)) for c in classes])
     return np.asarray(maps, dtype=np.float32)
+
+
+def distinct_confident_examples(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, per_class: int = 2,
+                                allowed: np.ndarray | None = None, min_distance: int = 10) -> np.ndarray:
+    """Indices of the most confident correct predictions, ``per_class`` per class, for showing saliency maps.
+
+    Only images in ``allowed`` (a boolean mask, e.g. the test images without a twin in training) are
+    considered, and no two chosen images look alike: their 64-bit perceptual hashes differ in more
+    than ``min_distance`` bits, so a near-copy of a face is not shown twice.
+    """
+    import imagehash
+    from PIL import Image
+
+    pred = probs.argmax(1)
+    allowed = np.ones(len(labels), bool) if allowed is None else np.asarray(allowed, bool)
+    chosen, hashes = [], []
+    for k in range(probs.shape[1]):
+        candidates = np.flatnonzero((labels == k) & (pred == k) & allowed)
+        for i in candidates[np.argsort(-probs[candidates, k], kind="stable")]:
+            h = imagehash.phash(Image.fromarray(images[i]))
+            if all(h - other > min_distance for other in hashes):
+                chosen.append(int(i))
+                hashes.append(h)
+            if np.sum(labels[chosen] == k) == per_class:
+                break
+    return np.asarray(chosen, dtype=int)

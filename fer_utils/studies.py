@@ -1,5 +1,6 @@
 """The experiment grids of the course, defined once: the notebooks read their records, and
-``scripts/run_study.py`` runs them (on the CPU here, or on a GPU where one is lent).
+``scripts/run_study.py`` runs them (on the CPU here, or on a GPU where one is lent). A run's record
+is ``results/experiments/<study>-<label>.json`` (``record_name``: ``ablation-rotate-seed-2.json``).
 
 Proxy budgets keep each grid rerunnable on a 2-core CPU: half of the training split and
 10 epochs per run (``PROXY``). The final model's candidates share the CPU budget of the
@@ -9,6 +10,8 @@ shipped model (``CPU_BUDGET_EPOCHS``).
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from pathlib import Path
 
 from .augment import POLICIES
@@ -27,9 +30,9 @@ PROXY = ExperimentConfig(
 SEEDS = (0, 1, 2)
 
 
-def augmentation_ablation() -> list[ExperimentConfig]:
+def augmentation_ablation() -> dict[str, ExperimentConfig]:
     """Notebook 02: the same model and budget under every augmentation policy, three seeds each."""
-    return [dataclasses.replace(PROXY, augment=p, seed=s) for p in POLICIES for s in SEEDS]
+    return {f"{p}, seed {s}": dataclasses.replace(PROXY, augment=p, seed=s) for p in POLICIES for s in SEEDS}
 
 
 ARCHITECTURES = {
@@ -120,29 +123,51 @@ def label_budget_epochs(fraction: float) -> int:
 
 def label_budget() -> dict[str, ExperimentConfig]:
     """Notebook 06's label-budget curve: pretrained vs scratch on a growing share of the labels
-    (seed 0; the 50% point is the comparison's seed-0 run)."""
-    return {f"{arm}, {fraction:.0%} of the labels": dataclasses.replace(
+    (seed 0). The point at the proxy's share is the comparison's seed-0 run, under its label (one record)."""
+    def label(arm: str, fraction: float) -> str:
+        return f"{arm}, seed 0" if fraction == TRANSFER.data_fraction else f"{arm}, {fraction:.0%} of the labels"
+
+    return {label(arm, fraction): dataclasses.replace(
                 TRANSFER, model_kwargs=TRANSFER_ARMS[arm], data_fraction=fraction, epochs=label_budget_epochs(fraction))
             for arm in LABEL_BUDGET_ARMS for fraction in LABEL_FRACTIONS}
 
 
-def record_name(study: str, config: ExperimentConfig) -> str:
-    """The record name of a grid's run: the study, the model and the config's key."""
-    return f"{study}-{config.model}-{config.key()}"
+def label_budget_frame(records: dict[str, dict]):
+    """The label-budget curve's records, one row each: arm, share of labels, epochs, training faces, val_accuracy."""
+    import pandas as pd
+
+    arm = {json.dumps(kwargs, sort_keys=True): name for name, kwargs in TRANSFER_ARMS.items()}
+    rows = [{"arm": arm[json.dumps(r["config"]["model_kwargs"], sort_keys=True)],
+             "share of labels": r["config"]["data_fraction"], "epochs": r["config"]["epochs"],
+             "training faces": r["n_train"], "val_accuracy": r["val"]["accuracy"]} for r in records.values()]
+    columns = ["arm", "share of labels", "epochs", "training faces", "val_accuracy"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["arm", "share of labels"], ignore_index=True)
+
+
+def record_name(study: str, label: str) -> str:
+    """A run's record name, from its study and its label in the grid: a name to find the file by.
+
+    >>> record_name("ablation", "rotate, seed 2")
+    'ablation-rotate-seed-2'
+    """
+    words = re.sub(r"[^a-z0-9+.]+", "-", str(label).lower().replace("%", "pct")).strip("-")
+    return f"{study}-{words}"
 
 
 def load_study(study: str, grid: dict[str, ExperimentConfig], directory=None) -> dict[str, dict]:
-    """The stored records of a grid, by label (runs without a record are left out); from
-    ``directory`` if given, else from where this mode's records go."""
+    """The stored records of a grid, by label; runs without a record, or whose record was made by
+    another config, are left out. From ``directory`` if given, else from where this mode's records go."""
     from .experiments import record_path
     from .storage import load_json
 
     out = {}
     for label, config in grid.items():
-        name = record_name(study, config)
+        name = record_name(study, label)
         path = Path(directory) / f"{name}.json" if directory is not None else record_path(name)
         if path.exists():
-            out[label] = load_json(path)
+            record = load_json(path)
+            if record["config"] == config.to_dict():
+                out[label] = record
     return out
 
 
@@ -169,9 +194,17 @@ def confirmation_grid(directory=None) -> dict[str, ExperimentConfig]:
     return {label: dataclasses.replace(candidates[label], epochs=CONFIRM_EPOCHS) for label in top}
 
 
+def budget_label(recipe: str, epochs: int) -> str:
+    """The label of a candidate's run at a longer budget (study "budget")."""
+    return f"{recipe}, {epochs} epochs"
+
+
 def confirmation_frame(directory=None):
     """The confirmed candidates' records at the longer budget, best validation accuracy first."""
-    return _frame(load_study("budget", confirmation_grid(directory), directory))
+    grid = confirmation_grid(directory)
+    stored = load_study("budget", {budget_label(recipe, c.epochs): c for recipe, c in grid.items()}, directory)
+    return _frame({recipe: stored[budget_label(recipe, c.epochs)] for recipe, c in grid.items()
+                   if budget_label(recipe, c.epochs) in stored})
 
 
 def choose_final_recipe(directory=None) -> tuple[str, ExperimentConfig]:
@@ -195,11 +228,14 @@ def budget_frame(directory=None):
     """The budget curve: epochs, CPU minutes and validation accuracy of the chosen recipe."""
     import pandas as pd
 
+    label, _ = choose_final_recipe(directory)
     grid = budget_grid(directory)
-    records = {**load_study("recipes", {BUDGET_EPOCHS[0]: grid[BUDGET_EPOCHS[0]]}, directory),
-               **load_study("budget", {e: c for e, c in grid.items() if e != BUDGET_EPOCHS[0]}, directory)}
-    rows = [{"epochs": e, "minutes": r["train_seconds"] / 60, "images seen": r["n_train"] * r["epochs_run"],
-             "val accuracy": r["val"]["accuracy"], "name": r["name"]} for e, r in sorted(records.items())]
+    stored = {**load_study("recipes", {label: grid[BUDGET_EPOCHS[0]]}, directory),
+              **load_study("budget", {budget_label(label, e): c for e, c in grid.items() if e != BUDGET_EPOCHS[0]},
+                           directory)}
+    rows = [{"epochs": r["config"]["epochs"], "minutes": r["train_seconds"] / 60, "images seen": r["n_train"] * r["epochs_run"],
+             "val accuracy": r["val"]["accuracy"], "name": r["name"]}
+            for r in sorted(stored.values(), key=lambda r: r["config"]["epochs"])]
     return pd.DataFrame(rows, columns=["epochs", "minutes", "images seen", "val accuracy", "name"]).set_index("epochs")
 
 
@@ -252,7 +288,7 @@ def run_grid(study: str, grid: dict[str, ExperimentConfig], data=None, fast_labe
     items = list(grid.items())
     if fast_mode():
         items = [(k, grid[k]) for k in fast_labels] if fast_labels else items[:FAST_GRID_RUNS]
-    return {label: run_experiment(config, name=record_name(study, config), data=data, progress=False)
+    return {label: run_experiment(config, name=record_name(study, label), data=data, progress=False)
             for label, config in items}
 
 

@@ -8,6 +8,7 @@ validation accuracy, and early stopping watches the same number. Without a valid
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -49,8 +50,12 @@ class TrainConfig:
     # so more of them fit in a budget; the last part should be 48, the size the model is tested at.
     train_sizes: tuple[int, ...] = ()
 
+    def __post_init__(self):
+        self.train_sizes = tuple(self.train_sizes)  # a JSON list or a CLI list becomes the tuple
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The config as plain JSON data (tuples become lists): how it is stored and compared."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
 @dataclass

@@ -23,6 +23,7 @@ from fer_utils.studies import (
     choose_final_recipe,
     confirmation_frame,
     label_budget,
+    label_budget_frame,
     load_study,
     recipes_frame,
     transfer_comparison,
@@ -137,10 +138,11 @@ def transfer_lines() -> list[str]:
         return []
     mean = {arm: np.mean([comparison[f"{arm}, seed {s}"]["val"]["accuracy"] for s in SEEDS]) for arm in TRANSFER_ARMS}
     scratch, tuned = LABEL_BUDGET_ARMS
-    gain = {f: curve[f"{tuned}, {f:.0%} of the labels"]["val"]["accuracy"]
-            - curve[f"{scratch}, {f:.0%} of the labels"]["val"]["accuracy"] for f in LABEL_FRACTIONS}
+    points = label_budget_frame(curve)
+    wide = points.pivot(index="share of labels", columns="arm", values="val_accuracy")
+    gain = wide[tuned] - wide[scratch]
     smallest, largest = LABEL_FRACTIONS[0], LABEL_FRACTIONS[-1]
-    n_small = curve[f"{scratch}, {smallest:.0%} of the labels"]["n_train"]
+    n_small = points.groupby("share of labels")["training faces"].first()[smallest]
     return [f"**Transfer learning** (notebook 06, validation accuracy, mean of {len(SEEDS)} seeds): MTCNN's ONet, a face "
             f"detector's network pretrained on faces, fine-tuned reaches {_pct(mean['fine-tune all layers'])} against "
             f"{_pct(mean['from scratch'])} from scratch at the course's proxy budget; a linear probe on its frozen features "

@@ -28,7 +28,7 @@ def run(study: str, grid: dict, data, args, started: float, **options) -> None:
         if args.deadline and time.time() - started > args.deadline:
             print(f"deadline reached; not started: {label}")
             continue
-        record = fu.run_experiment(config, name=studies.record_name(study, config), data=data, retrain=args.retrain,
+        record = fu.run_experiment(config, name=studies.record_name(study, label), data=data, retrain=args.retrain,
                                    progress=False, **options)
         print(f"{label!s:50s} val {record['val']['accuracy']:.4f}  {record['wall_seconds']:7.1f} s  {record['device']}",
               flush=True)
@@ -37,17 +37,18 @@ def run(study: str, grid: dict, data, args, started: float, **options) -> None:
 def select_recipe(data, args, started: float) -> None:
     """Candidates at the proxy budget, the best confirmed at a longer one, the budget curve, TTA."""
     run("recipes", studies.final_recipe_candidates(), data, args, started)
-    run("budget", studies.confirmation_grid(), data, args, started)
+    run("budget", {studies.budget_label(r, c.epochs): c for r, c in studies.confirmation_grid().items()}, data, args,
+        started)
     label, _ = studies.choose_final_recipe()
     print(f"chosen on validation: {label}")
-    budgets = {e: c for e, c in studies.budget_grid().items() if e != studies.BUDGET_EPOCHS[0]}
-    longest = budgets[max(budgets)]
-    checkpoint = fu.paths.runs_dir() / studies.record_name("budget", longest) / "model.pt"
-    run("budget", {f"{label}, {e} epochs": c for e, c in budgets.items() if c is not longest}, data, args, started)
-    run("budget", {f"{label}, {max(budgets)} epochs": longest}, data, args, started, save_checkpoint=checkpoint)
+    budgets = {studies.budget_label(label, e): c for e, c in studies.budget_grid().items() if e != studies.BUDGET_EPOCHS[0]}
+    longest_label = studies.budget_label(label, max(studies.BUDGET_EPOCHS))
+    longest = budgets.pop(longest_label)
+    checkpoint = fu.paths.runs_dir() / studies.record_name("budget", longest_label) / "model.pt"
+    run("budget", budgets, data, args, started)
+    run("budget", {longest_label: longest}, data, args, started, save_checkpoint=checkpoint)
     if not checkpoint.exists():  # the record was stored by an earlier run without its weights
-        run("budget", {f"{label}, {max(budgets)} epochs": longest}, data, args, started,
-            save_checkpoint=checkpoint, retrain=True)
+        run("budget", {longest_label: longest}, data, args, started, save_checkpoint=checkpoint, retrain=True)
     choice = studies.choose_tta(fu.load_model(checkpoint), split_data(data, longest)[1])
     fu.save_json(studies.tta_record_path(), {"recipe": label, "epochs": longest.epochs, **choice})
     print(f"test-time augmentation on validation: {choice}")
@@ -70,7 +71,7 @@ def main() -> None:
         select_recipe(data, args, started)
     else:
         grid = {
-            "ablation": lambda: {f"{c.augment} seed {c.seed}": c for c in studies.augmentation_ablation()},
+            "ablation": studies.augmentation_ablation,
             "architectures": studies.architecture_comparison,
             "transfer": lambda: {**studies.transfer_comparison(), **studies.label_budget()},
         }[args.study]()
@@ -80,8 +81,7 @@ def main() -> None:
 def train_final(data, args) -> None:
     """Refit the chosen recipe on all the training images, then evaluate it on the test set once."""
     label, config = studies.final_config()
-    minutes = fu.train.estimate_minutes(fu.build_model(config.model, **config.model_kwargs), config.train_config(),
-                                        len(data.train))
+    minutes = fu.train.estimate_minutes(fu.build_model(config.model, **config.model_kwargs), config, len(data.train))
     print(f"chosen on validation: {label}; refit on all {len(data.train):,} training images for {config.epochs} "
           f"epochs, TTA {config.tta!r}; expected training time on this machine: about {minutes:.0f} minutes")
     checkpoint = fu.records_dir() / fu.checkpoints.DEFAULT_MODEL.name  # results/fast/ in fast mode

@@ -47,3 +47,19 @@ def test_grad_cam_gives_one_map_per_image_in_unit_range():
     assert maps.shape == (3, 48, 48) and maps.min() >= 0 and maps.max() <= 1 + 1e-6
     with pytest.raises(ValueError, match="Grad-CAM needs a CNN"):
         grad_cam(fu.build_model("mlp"), images, [0, 0, 0])
+
+
+def test_saliency_examples_are_confident_correct_allowed_and_never_alike():
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    images = np.concatenate([faces, faces[:1], faces[:1]])  # images 6 and 7 copy image 0
+    labels = np.array([0, 0, 0, 1, 1, 1, 0, 0])
+    p_true = np.array([0.7, 0.6, 0.2, 0.9, 0.8, 0.55, 0.95, 0.9])  # image 2 is a mistake
+    probs = np.zeros((8, 2))
+    probs[np.arange(8), labels], probs[np.arange(8), 1 - labels] = p_true, 1 - p_true
+    allowed = np.ones(8, bool)
+    allowed[3] = False  # e.g. a test image with a twin in the training set
+    chosen = fu.saliency.distinct_confident_examples(images, labels, probs, per_class=2, allowed=allowed)
+    # class 0: the copy 6 is the most confident, its twins 7 and 0 are skipped, 2 is wrong: then 1
+    # class 1: 3 is not allowed, so 4 and 5
+    assert chosen.tolist() == [6, 1, 4, 5]

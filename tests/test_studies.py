@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,7 +30,8 @@ def test_transfer_grids_share_one_budget_and_one_split():
     assert {c.data_fraction for c in budget.values()} == set(studies.LABEL_FRACTIONS)
     # the 50% point of the curve is the comparison's seed-0 run: one record, not two
     for arm in studies.LABEL_BUDGET_ARMS:
-        assert budget[f"{arm}, 50% of the labels"].key() == comparison[f"{arm}, seed 0"].key()
+        assert budget[f"{arm}, seed 0"] == comparison[f"{arm}, seed 0"]
+        assert budget[f"{arm}, seed 0"].data_fraction == 0.5
     # fewer labels never means fewer optimiser steps than the proxy budget (up to the epoch cap)
     steps = {f: f * studies.label_budget_epochs(f) for f in studies.LABEL_FRACTIONS}
     proxy_steps = studies.TRANSFER.data_fraction * studies.TRANSFER.epochs
@@ -38,8 +41,8 @@ def test_transfer_grids_share_one_budget_and_one_split():
 
 def test_grids_cover_what_the_notebooks_compare():
     ablation = studies.augmentation_ablation()
-    assert {c.augment for c in ablation} == set(fu.POLICIES) and len(ablation) == 3 * len(fu.POLICIES)
-    assert len({c.key() for c in ablation}) == len(ablation)
+    assert {c.augment for c in ablation.values()} == set(fu.POLICIES) and len(ablation) == 3 * len(fu.POLICIES)
+    assert len({c.key() for c in ablation.values()}) == len(ablation)
     archs = studies.architecture_comparison()
     assert {c.model for c in archs.values()} == set(fu.MODELS) - {"onet"}  # ONet is notebook 06's
     assert len({(c.epochs, c.data_fraction, c.augment) for c in archs.values()}) == 1  # same budget for all
@@ -55,9 +58,43 @@ def test_final_candidates_carry_the_findings_of_notebooks_02_and_03():
     assert len({c.key() for c in candidates.values()}) == len(candidates)
 
 
-def _store(study, config, accuracy, directory, epochs_run=None):
-    fu.save_record(studies.record_name(study, config), {
-        "name": studies.record_name(study, config), "config": config.to_dict(), "params": 1,
+def test_record_names_are_readable_and_unique():
+    assert studies.record_name("ablation", "rotate, seed 2") == "ablation-rotate-seed-2"
+    assert studies.record_name("transfer", "from scratch, 2% of the labels") == "transfer-from-scratch-2pct-of-the-labels"
+    names = [studies.record_name(study, label) for study, grid in ALL_GRIDS.items() for label in grid()]
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(r"[a-z0-9+.-]+", n) for n in names)  # safe file names on any system
+
+
+ALL_GRIDS = {
+    "ablation": studies.augmentation_ablation,
+    "architectures": studies.architecture_comparison,
+    "recipes": studies.final_recipe_candidates,
+    "transfer": lambda: {**studies.transfer_comparison(), **studies.label_budget()},
+}
+
+
+def test_every_stored_record_loads_under_its_readable_name():
+    """The committed records: each one's config round-trips, its name is its file's, and every grid is complete."""
+    directory = fu.RESULTS_DIR / "experiments"
+    paths = sorted(directory.glob("*.json"))
+    assert paths
+    for path in paths:
+        record = fu.load_json(path)
+        config = fu.ExperimentConfig.from_dict(record["config"])
+        assert config.to_dict() == record["config"] and record["key"] == config.key(), path.name
+        assert record["name"] == path.stem and record["environment"]["git_commit"] != "HEAD"
+    for study, grid in ALL_GRIDS.items():
+        assert len(studies.load_study(study, grid(), directory)) == len(grid()), study
+    assert len(studies.confirmation_frame(directory)) == studies.CONFIRM_TOP
+    assert list(studies.budget_frame(directory).index) == list(studies.BUDGET_EPOCHS)
+    _, final = studies.final_config(directory)
+    assert final.to_dict() == fu.load_json(directory / f"{studies.FINAL_NAME}.json")["config"]
+
+
+def _store(study, config, accuracy, directory, label, epochs_run=None):
+    fu.save_record(studies.record_name(study, label), {
+        "name": studies.record_name(study, label), "config": config.to_dict(), "params": 1,
         "val": {"accuracy": accuracy}, "train_seconds": 60.0 * config.epochs, "device": "cpu",
         "n_train": 100, "epochs_run": epochs_run or config.epochs}, directory)
 
@@ -67,7 +104,7 @@ def test_the_choice_is_made_on_validation_confirmed_at_the_longer_budget(tmp_pat
     candidates = studies.final_recipe_candidates()
     labels = list(candidates)[:3]
     for accuracy, label in zip([0.60, 0.63, 0.61], labels, strict=True):
-        _store("recipes", candidates[label], accuracy, tmp_path / "experiments")
+        _store("recipes", candidates[label], accuracy, tmp_path / "experiments", label)
     frame = studies.recipes_frame()
     assert list(frame.index) == [labels[1], labels[2], labels[0]]
     assert frame["val accuracy"].tolist() == [0.63, 0.61, 0.60]
@@ -79,12 +116,14 @@ def test_the_choice_is_made_on_validation_confirmed_at_the_longer_budget(tmp_pat
     confirm = studies.confirmation_grid()
     assert list(confirm) == [labels[1], labels[2]] and {c.epochs for c in confirm.values()} == {studies.CONFIRM_EPOCHS}
     for accuracy, label in zip([0.64, 0.65], confirm, strict=True):
-        _store("budget", confirm[label], accuracy, tmp_path / "experiments")
+        _store("budget", confirm[label], accuracy, tmp_path / "experiments",
+               studies.budget_label(label, studies.CONFIRM_EPOCHS))
     assert studies.choose_final_recipe() == (labels[2], candidates[labels[2]])
     with pytest.raises(FileNotFoundError, match="budget curve"):
         studies.final_config()
     # The budget curve and the TTA choice fix the final refit.
-    _store("budget", studies.budget_grid()[studies.BUDGET_EPOCHS[-1]], 0.66, tmp_path / "experiments")
+    longest = studies.budget_label(labels[2], studies.BUDGET_EPOCHS[-1])
+    _store("budget", studies.budget_grid()[studies.BUDGET_EPOCHS[-1]], 0.66, tmp_path / "experiments", longest)
     curve = studies.budget_frame()
     assert list(curve.index) == list(studies.BUDGET_EPOCHS) and curve["val accuracy"].tolist() == [0.61, 0.65, 0.66]
     fu.save_json(studies.tta_record_path(), {"chosen": "flip"})
@@ -92,7 +131,7 @@ def test_the_choice_is_made_on_validation_confirmed_at_the_longer_budget(tmp_pat
     assert label == labels[2] and final.epochs == studies.BUDGET_EPOCHS[-1] and final.val_fraction == 0 and final.tta == "flip"
     assert final.model_kwargs == candidates[labels[2]].model_kwargs and final.data_fraction == 1.0
     # A longer budget that only ties is not worth its cost: the smaller epoch count is chosen.
-    _store("budget", studies.budget_grid()[studies.BUDGET_EPOCHS[-1]], 0.65, tmp_path / "experiments")
+    _store("budget", studies.budget_grid()[studies.BUDGET_EPOCHS[-1]], 0.65, tmp_path / "experiments", longest)
     assert studies.final_config()[1].epochs == studies.CONFIRM_EPOCHS
 
 

@@ -1,0 +1,119 @@
+"""The committed notebooks are the report: their Summary sections must state what results/ holds.
+
+As ``scripts/render_readme.py --check`` does for the README, each test recomputes a notebook's key
+numbers from the records under results/ and looks for them, formatted as the notebook formats them,
+in the rendered output of its Summary cell. A record that changed without a rerun of its notebook fails here.
+No notebook is executed: these tests read the committed .ipynb files.
+"""
+
+import re
+
+import nbformat
+import pytest
+
+import fer_utils as fu
+from fer_utils import studies
+
+NOTEBOOKS = fu.PROJECT_ROOT / "notebooks"
+RESULTS = fu.RESULTS_DIR
+EXPERIMENTS = RESULTS / "experiments"
+
+
+def summary_text(stem: str) -> str:
+    """The text the Summary section of ``notebooks/<stem>.ipynb`` displays (its cells' outputs and markdown)."""
+    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    start = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Summary"))
+    parts = []
+    for cell in nb.cells[start + 1:]:
+        if cell.cell_type == "markdown" and cell.source.startswith("## "):
+            break  # the next section (Exercises)
+        if cell.cell_type == "markdown":
+            parts.append(cell.source)
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            parts.append(data.get("text/markdown", "") or data.get("text/plain", "") or out.get("text", ""))
+    text = "\n".join(parts)
+    assert text.strip(), f"{stem}: the Summary shows nothing; execute the notebook (make report)"
+    return re.sub(r"\s+", " ", text)  # line breaks inside a sentence do not matter
+
+
+def assert_states(stem: str, facts: list[str]) -> None:
+    text = summary_text(stem)
+    missing = [f for f in facts if f not in text]
+    assert not missing, f"{stem}'s Summary does not state {missing}: rerun the notebook (make report)"
+
+
+def test_01_summary_states_the_audit():
+    a = fu.load_json(RESULTS / "data_audit.json")
+    assert_states("01_data_exploration", [
+        f"{a['n_train']:,} training and {a['n_test']:,} test images",
+        f"{a['test_with_train_twin']} of {a['n_test']:,} test images",
+        f"({a['deduplicated_test_size']:,} images)",
+        f"{a['val_with_fit_twin']} of the {a['val_size']:,} validation images",
+    ])
+
+
+def test_02_summary_states_the_ablation():
+    table = {row["augment"]: row for row in fu.load_json(RESULTS / "augmentation_ablation_summary.json")["validation"]}
+    assert len(table) == len(fu.POLICIES)
+    best = max(table, key=lambda p: table[p]["mean"])
+    assert_states("02_augmentation_ablation", [
+        f"*{best}*, {table[best]['mean']:.1%} validation accuracy on average",
+        f"over {table['none']['mean']:.1%} without augmentation",
+    ])
+
+
+def test_03_summary_states_the_architecture_comparison():
+    records = studies.load_study("architectures", studies.architecture_comparison(), EXPERIMENTS)
+    accuracy = {label: r["val"]["accuracy"] for label, r in records.items()}
+    best = max(accuracy, key=accuracy.get)
+    assert_states("03_architecture_comparison", [
+        f"The MLP reaches {accuracy['MLP']:.1%}",
+        f"**{best}** ({accuracy[best]:.1%}",
+        f"report's size reaches {accuracy['residual CNN (report size)']:.1%}",
+    ])
+
+
+def test_04_summary_states_the_final_model_on_the_test_set():
+    m = fu.load_json(RESULTS / "final_model_test.json")["metrics"]
+    record = fu.load_json(EXPERIMENTS / f"{studies.FINAL_NAME}.json")
+    chosen, _ = studies.choose_final_recipe(EXPERIMENTS)
+    assert_states("04_final_model", [
+        f"{m['test']['accuracy']:.2%} accuracy and weighted F1 {m['test']['weighted_f1']:.4f} on the full test set",
+        f"PrivateTest {m['PrivateTest']['accuracy']:.2%}",
+        f"PublicTest {m['PublicTest']['accuracy']:.2%}",
+        f"({m['deduplicated']['n']:,} images) {m['deduplicated']['accuracy']:.2%}",
+        f"*{chosen}*",
+        f"{record['epochs_run']} epochs on all {record['n_train']:,}",
+    ])
+
+
+def test_05_summary_states_the_pipeline_measurements():
+    photo = fu.load_json(RESULTS / "pipeline_accuracy.json")["results"]["photo"]
+    latency = fu.load_json(RESULTS / "bench_inference.json")["latency_ms_per_face"]
+    assert_states("05_from_photo_to_real_time", [
+        f"finds {photo['detection_rate']:.1%} of them with the photo setting",
+        f"right on {photo['end_to_end_accuracy']:.1%} (photo)",
+        f"{latency['ONNX Runtime fp32, batch 1']:.2f} ms through ONNX Runtime",
+    ])
+
+
+def test_06_summary_states_the_transfer_comparison():
+    arms = {row["arm"]: row for row in fu.load_json(RESULTS / "transfer_summary.json")["comparison"]}
+    assert set(arms) == set(studies.TRANSFER_ARMS)
+    assert_states("06_transfer_learning", [
+        f"reaches {arms['fine-tune all layers']['mean']:.1%} against {arms['from scratch']['mean']:.1%} from scratch",
+        f"a linear probe on them reaches {arms['linear probe (frozen features)']['mean']:.1%}",
+    ])
+
+
+COMMITTED = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(p for p in RESULTS.rglob("*.json") if p.relative_to(RESULTS).parts[0] != "fast")
+
+
+@pytest.mark.parametrize("path", COMMITTED,
+                         ids=lambda p: str(p.relative_to(fu.PROJECT_ROOT)))
+def test_committed_outputs_name_no_path_of_the_machine_and_their_commit(path):
+    text = path.read_text()
+    leaks = re.findall(r"(?:/work/|/tmp/|/root/|/home/|/Users/|[A-Z]:\\\\Users|PosixPath\()[^\s\"']*", text)
+    assert not leaks, f"{path.name} shows absolute paths {leaks[:3]}: print paths relative to the project"
+    assert '"git_commit": "HEAD"' not in text  # a record names the commit that made it, or null outside git
