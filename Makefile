@@ -6,10 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+SOLUTIONS := $(sort $(wildcard solutions/[0-9]*.ipynb))
 NB_CLEAN := $(BIN)/nb-clean
 NB_CLEAN_FLAGS := --preserve-cell-outputs
 
-.PHONY: install data report test lint final-model studies clean-notebooks readme
+.PHONY: install data report solutions test lint final-model studies clean-notebooks readme
 
 install: $(STAMP)
 
@@ -38,13 +39,22 @@ report: install data
 	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(NOTEBOOKS)
 	$(BIN)/python scripts/render_readme.py
 
+# The exercises' worked solutions, in full mode (their runs are stored records: training happens only once).
+solutions: install data
+	@for nb in $(SOLUTIONS); do \
+		echo "== $$nb"; \
+		FER_FAST=0 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.timeout=3600 "$$nb" || exit 1; \
+	done
+	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(SOLUTIONS)
+
 readme: install
 	$(BIN)/python scripts/render_readme.py
 
-# Every check: unit tests, every notebook executed in fast mode (FER_FAST=1), clean notebooks, lint.
+# Every check: unit tests, every notebook and solution executed in fast mode (FER_FAST=1), clean notebooks, lint.
 test: install
-	FER_FAST=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=1200 tests notebooks
-	$(NB_CLEAN) check $(NB_CLEAN_FLAGS) $(NOTEBOOKS)
+	FER_FAST=1 $(BIN)/python -m pytest --nbmake --nbmake-timeout=1200 tests notebooks solutions
+	$(NB_CLEAN) check $(NB_CLEAN_FLAGS) $(NOTEBOOKS) $(SOLUTIONS)
 	$(BIN)/python scripts/render_readme.py --check
 	$(BIN)/ruff check fer_utils tests scripts
 
@@ -54,7 +64,7 @@ lint: install
 # Strip execution counts and volatile metadata from the notebooks (outputs are kept: they are the report).
 clean-notebooks: install
 	$(BIN)/python scripts/notebook_widgets.py strip $(NOTEBOOKS)
-	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(NOTEBOOKS)
+	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(NOTEBOOKS) $(SOLUTIONS)
 
 # Refit the shipped model on all the training images: the recipe, epoch count and TTA chosen on validation
 # by `scripts/run_study.py recipes` (records in results/). Prints the expected time first; resumes if interrupted.

@@ -107,7 +107,9 @@ def test_06_summary_states_the_transfer_comparison():
     ])
 
 
-COMMITTED = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(p for p in RESULTS.rglob("*.json") if p.relative_to(RESULTS).parts[0] != "fast")
+SOLUTIONS = fu.PROJECT_ROOT / "solutions"
+COMMITTED = (sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(SOLUTIONS.glob("*.ipynb"))
+             + sorted(p for p in RESULTS.rglob("*.json") if p.relative_to(RESULTS).parts[0] != "fast"))
 
 
 @pytest.mark.parametrize("path", COMMITTED,
@@ -117,3 +119,21 @@ def test_committed_outputs_name_no_path_of_the_machine_and_their_commit(path):
     leaks = re.findall(r"(?:/work/|/tmp/|/root/|/home/|/Users/|[A-Z]:\\\\Users|PosixPath\()[^\s\"']*", text)
     assert not leaks, f"{path.name} shows absolute paths {leaks[:3]}: print paths relative to the project"
     assert '"git_commit": "HEAD"' not in text  # a record names the commit that made it, or null outside git
+
+
+SOLUTION_RECORDS = sorted((RESULTS / "experiments").glob("solutions-*.json"))
+
+
+def test_there_are_solution_records():
+    assert {p.name.split("-")[1] for p in SOLUTION_RECORDS} == {"02", "03", "06"}
+
+
+@pytest.mark.parametrize("path", SOLUTION_RECORDS, ids=lambda p: p.stem)
+def test_solutions_show_their_records(path):
+    """A worked solution that trains shows the validation accuracy its stored record holds."""
+    record = fu.load_json(path)
+    [notebook] = SOLUTIONS.glob(f"{path.stem.split('-')[1]}_*_solutions.ipynb")
+    nb = nbformat.read(notebook, as_version=4)
+    text = " ".join(str(out.get("data", {}).get(kind, "")) for cell in nb.cells for out in cell.get("outputs", [])
+                    for kind in ("text/markdown", "text/html"))
+    assert f"{record['val']['accuracy']:.2%}" in text, f"{notebook.name} does not show {path.name}: rerun it (make solutions)"

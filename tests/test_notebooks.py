@@ -1,5 +1,6 @@
 """The notebooks' conventions (CONTRIBUTING.md), and the fast mode that CI runs them in."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -36,3 +37,35 @@ def test_notebook_follows_the_conventions(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count is None for c in code)
     assert sum(bool(c.outputs) for c in code) >= len(code) // 2
+
+
+SOLUTIONS = Path(__file__).parents[1] / "solutions"
+
+
+def exercise_count(nb) -> int:
+    """How many numbered exercises a notebook's Exercises section sets."""
+    cell = next(c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
+    return len(re.findall(r"^\d+\. \*\*", cell.source, flags=re.M))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_exercise_has_a_worked_solution(path):
+    """solutions/NN_topic_solutions.ipynb answers each of NN_topic's exercises under '## Exercise k', executed."""
+    n = exercise_count(nbformat.read(path, as_version=4))
+    assert 2 <= n <= 3, f"{path.name} sets {n} exercises"
+    solution = SOLUTIONS / f"{path.stem}_solutions.ipynb"
+    assert solution.exists(), f"no worked solutions for {path.name}: write {solution.name}"
+    nb = nbformat.read(solution, as_version=4)
+    assert nb.cells[0].source.startswith(f"# {path.name[:2]} · Solutions") and "**Purpose:**" in nb.cells[0].source
+    assert f"../notebooks/{path.name}" in nb.cells[0].source  # a link back to the exercises
+    setup = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Setup"))
+    assert "import fer_utils as fu" in nb.cells[setup + 1].source and "set_seed" in nb.cells[setup + 1].source
+    headings = [c.source.splitlines()[0].split(":")[0] for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## ")]
+    assert headings == ["## Setup"] + [f"## Exercise {k}" for k in range(1, n + 1)]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is None for c in code) and all(c.outputs for c in code)
+
+
+def test_no_solution_without_its_notebook():
+    stems = {p.stem for p in NOTEBOOKS}
+    assert sorted(p.stem.removesuffix("_solutions") for p in SOLUTIONS.glob("*.ipynb")) == sorted(stems)
