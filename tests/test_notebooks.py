@@ -51,10 +51,12 @@ def exercise_count(nb) -> int:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_exercise_has_a_worked_solution(path):
     """solutions/NN_topic_solutions.ipynb answers each of NN_topic's exercises under '## Exercise k', executed."""
-    n = exercise_count(nbformat.read(path, as_version=4))
+    notebook = nbformat.read(path, as_version=4)
+    n = exercise_count(notebook)
     assert 2 <= n <= 3, f"{path.name} sets {n} exercises"
     solution = SOLUTIONS / f"{path.stem}_solutions.ipynb"
     assert solution.exists(), f"no worked solutions for {path.name}: write {solution.name}"
+    assert f"(../solutions/{solution.name})" in notebook.cells[-1].source  # the Exercises link to their solutions
     nb = nbformat.read(solution, as_version=4)
     assert nb.cells[0].source.startswith(f"# {path.name[:2]} · Solutions") and "**Purpose:**" in nb.cells[0].source
     assert f"../notebooks/{path.name}" in nb.cells[0].source  # a link back to the exercises
