@@ -28,24 +28,23 @@ data: install
 	@$(BIN)/python -c "import fer_utils as fu; print('dataset:', fu.find_dataset())" 2>/dev/null \
 		|| $(BIN)/python -m fer_utils download
 
-# The main job: execute every notebook in order (full mode), which regenerates figures/, then the README's results.
-report: install data
-	@for nb in $(NOTEBOOKS); do \
+# $(call execute_in_full_mode,NOTEBOOKS,TIMEOUT_S): run each notebook in place, in order, stopping at the first failure.
+execute_in_full_mode = @for nb in $(1); do \
 		echo "== $$nb"; \
 		FER_FAST=0 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
+			--ExecutePreprocessor.timeout=$(2) "$$nb" || exit 1; \
 	done
+
+# The main job: execute every notebook in order (full mode), which regenerates figures/, then the README's results.
+report: install data
+	$(call execute_in_full_mode,$(NOTEBOOKS),900)
 	$(BIN)/python scripts/notebook_widgets.py strip $(NOTEBOOKS)
 	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(NOTEBOOKS)
 	$(BIN)/python scripts/render_readme.py
 
 # The exercises' worked solutions, in full mode (their runs are stored records: training happens only once).
 solutions: install data
-	@for nb in $(SOLUTIONS); do \
-		echo "== $$nb"; \
-		FER_FAST=0 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.timeout=3600 "$$nb" || exit 1; \
-	done
+	$(call execute_in_full_mode,$(SOLUTIONS),3600)
 	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(SOLUTIONS)
 
 readme: install
