@@ -14,12 +14,14 @@ NB_CLEAN_FLAGS := --preserve-cell-outputs
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-no-deps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-no-deps.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m fer_utils fetch-weights
+	$(BIN)/python -m fer_utils fetch-photos
 	$(BIN)/python scripts/notebook_widgets.py lab-settings
 	touch $(STAMP)
 

@@ -23,6 +23,7 @@ from . import (
     paths,
     predict,
     pretrained,
+    real_photos,
     realtime,
     runtime,
     saliency,

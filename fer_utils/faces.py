@@ -1,15 +1,18 @@
 """Faces first: reading photos, finding the faces in them, and cropping each the way FER-2013 did.
 
-Detection is OpenCV's frontal-face Haar cascade (``haarcascade_frontalface_default.xml``, shipped
-inside ``opencv-python-headless`` below version 5, so nothing is downloaded at run time). Each face
-is then cut out square with a margin, converted to grayscale and resized to 48x48.
+Detection is one of ``fer_utils.detectors``' three (CenterFace by default; MTCNN; OpenCV's Haar
+cascade, the baseline), each with weights that ship inside a package of the registry. A face with
+eye landmarks is cropped *aligned*: turned so that its eyes are level and scaled by the distance
+between them, framed as FER-2013's faces are (eye positions measured on its training faces, in
+notebook 05). A face without landmarks (Haar) is cut out square with a margin around its box. Both
+give a (48, 48) grayscale crop.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -17,14 +20,26 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .data import IMAGE_SIZE
+from .detectors import DETECTORS, run_detector, to_gray
 
-CASCADE = "haarcascade_frontalface_default.xml"
-# Border added on every side of the detector's box, as a fraction of its side. FER-2013's crops are
-# about as tight as the cascade's box; this margin classified validation faces best (notebook 05).
+DEFAULT_DETECTOR = "centerface"
+# Border added on every side of the detector's box, as a fraction of its side, for crops without
+# landmarks. FER-2013's crops are about as tight as the Haar cascade's box; this margin classified
+# training faces best (notebook 05).
 DEFAULT_MARGIN = 0.05
-# Detections scoring below this are dropped: on training faces pasted into photos, it removes most
-# false detections and few faces (notebook 05, section 4).
-DEFAULT_MIN_SCORE = 2.5
+# Where FER-2013's training faces have their eyes, as fractions of the crop's side: the distance
+# between the eyes, and the height of the point between them (medians, notebook 05, section 3).
+EYE_DISTANCE = 0.37
+EYE_HEIGHT = 0.40
+# How an aligned face is framed once its eyes are level: by the detector's box ("box") or by the
+# eyes ("eyes"); chosen on tilted training faces (notebook 05, section 3).
+DEFAULT_FRAMING = "box"
+# Detections scoring below these are dropped, each on its detector's own scale; chosen on training
+# faces pasted into photos, as the trade between faces found and false faces (notebook 05, section 3).
+DEFAULT_MIN_SCORE = {"centerface": 0.5, "mtcnn": 0.9, "haar": 2.5}
+# A small image (a crop that may already be a face) is taken as a face when CenterFace, run on it
+# enlarged, scores it at least this: most of FER-2013's training faces do, noise does not (notebook 05).
+SMALL_FACE_MIN_SCORE = 0.2
 
 
 class NotAnImageError(ValueError):
@@ -33,10 +48,18 @@ class NotAnImageError(ValueError):
 
 @dataclass(frozen=True)
 class Face:
-    """A detected face: ``box`` is (x, y, w, h) in pixels of the image; a higher ``score`` is surer."""
+    """A detected face: ``box`` is (x, y, w, h) in pixels of the image; a higher ``score`` is surer;
+    ``landmarks`` is (5, 2) (x, y): eyes, nose tip, mouth corners, or None (Haar gives none)."""
 
     box: tuple[int, int, int, int]
     score: float
+    landmarks: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def moved(self, dx: float, dy: float) -> Face:
+        """The same face shifted by (dx, dy) pixels (tracking between video frames)."""
+        x, y, w, h = self.box
+        marks = None if self.landmarks is None else self.landmarks + np.float32([dx, dy])
+        return Face((round(x + dx), round(y + dy), w, h), self.score, marks)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -61,50 +84,26 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise NotAnImageError(f"{path}: truncated or corrupt image ({err}); save or download it again") from None
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """(H, W) or (H, W, 3) RGB uint8 -> (H, W) uint8 grayscale."""
-    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+def detect_faces(image: np.ndarray, detector: str = DEFAULT_DETECTOR, max_side: int | None = 960,
+                 min_score: float | None = None, **options) -> list[Face]:
+    """Every face in an (H, W) or (H, W, 3) RGB uint8 image, left to right.
 
-
-@cache
-def _cascade() -> cv2.CascadeClassifier:
-    if not hasattr(cv2, "CascadeClassifier"):
-        raise RuntimeError(
-            f"OpenCV {cv2.__version__} has no Haar cascades (removed in OpenCV 5): "
-            "pip install 'opencv-python-headless>=4.9,<5'"
-        )
-    cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / CASCADE))
-    if cascade.empty():
-        raise RuntimeError(f"could not load {CASCADE} from {cv2.data.haarcascades}; reinstall opencv-python-headless")
-    return cascade
-
-
-def detect_faces(
-    image: np.ndarray,
-    max_side: int | None = 960,
-    scale_factor: float = 1.1,
-    min_neighbors: int = 5,
-    min_size: int = 24,
-    min_score: float = DEFAULT_MIN_SCORE,
-) -> list[Face]:
-    """Every frontal face in an (H, W) or (H, W, 3) RGB uint8 image, left to right.
-
-    The search runs on a copy shrunk so that its longer side is at most ``max_side`` (None: full
-    size), which is faster; boxes are given in the original image's pixels. ``min_size`` is the
-    smallest face side searched, in pixels of the shrunk copy. The score is the cascade's last-stage
-    weight: above about 3 is a clear face; detections below ``min_score`` are dropped (0: keep all).
+    ``detector`` is one of ``fer_utils.detectors.DETECTORS``. The search runs on a copy shrunk so
+    that its longer side is at most ``max_side`` (None: full size), which is faster; boxes and
+    landmarks are given in the original image's pixels. Detections scoring below ``min_score``
+    (default: ``DEFAULT_MIN_SCORE`` of the detector; 0 keeps all) are dropped. ``options`` go to
+    the detector (e.g. ``scale_factor`` for Haar, ``threshold`` for CenterFace).
     """
-    gray = to_gray(image)
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown face detector {detector!r}: choose one of {', '.join(DETECTORS)}")
+    min_score = DEFAULT_MIN_SCORE[detector] if min_score is None else min_score
     scale = 1.0
-    if max_side and max(gray.shape) > max_side:
-        scale = max_side / max(gray.shape)
-        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    boxes, _, weights = _cascade().detectMultiScale3(
-        gray, scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(min_size, min_size),
-        outputRejectLevels=True,
-    )
-    faces = [Face(tuple(int(round(v / scale)) for v in box), float(w))
-             for box, w in zip(boxes, np.ravel(weights), strict=True) if w >= min_score]
+    if max_side and max(image.shape[:2]) > max_side:
+        scale = max_side / max(image.shape[:2])
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    faces = [Face(tuple(int(round(v / scale)) for v in d.box), d.score,
+                  None if d.landmarks is None else np.asarray(d.landmarks, np.float32) / scale)
+             for d in run_detector(detector, image, **options) if d.score >= min_score]
     return sorted(faces, key=lambda f: (f.box[0], f.box[1]))
 
 
@@ -128,6 +127,82 @@ def crop_face(image: np.ndarray, box: tuple[int, int, int, int], margin: float =
         gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     square = gray[y + pad : y + pad + side, x + pad : x + pad + side]
     return cv2.resize(square, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def eyes(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (x, y) of the eye on the image's left and of the one on its right."""
+    first, second = np.asarray(landmarks[:2], np.float64)
+    return (first, second) if first[0] <= second[0] else (second, first)
+
+
+def eye_angle(landmarks: np.ndarray) -> float:
+    """The tilt of the line through the eyes, in degrees (0: level; positive: the right eye lower)."""
+    left, right = eyes(landmarks)
+    return math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
+
+
+def level_transform(centre, side: float, angle: float, out_side: int) -> np.ndarray:
+    """The (2, 3) affine map from image pixels to an ``out_side`` x ``out_side`` crop of the square
+    of ``side`` image pixels centred on ``centre`` and turned by ``angle`` degrees (so that a line
+    at that angle comes out level)."""
+    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, out_side / side)
+    matrix[:, 2] += (out_side / 2 - centre[0], out_side / 2 - centre[1])
+    return matrix
+
+
+def aligned_square(face: Face, framing: str = DEFAULT_FRAMING, margin: float = DEFAULT_MARGIN,
+                   eye_distance: float = EYE_DISTANCE, eye_height: float = EYE_HEIGHT) -> tuple[np.ndarray, float, float]:
+    """(centre, side, angle) of a face's aligned square, in image pixels and degrees: turned so that
+    its eyes are level, and framed either by the detector's box (``framing="box"``: the box's centre,
+    its longer side plus ``margin`` on each side) or by the eyes (``"eyes"``: ``eye_distance`` x the
+    side apart, their midpoint at ``eye_height`` x the side from the top)."""
+    angle = eye_angle(face.landmarks)
+    if framing == "box":
+        x, y, w, h = face.box
+        return np.array([x + w / 2, y + h / 2]), max(w, h) * (1 + 2 * margin), angle
+    if framing != "eyes":
+        raise ValueError(f"framing must be 'box' or 'eyes', got {framing!r}")
+    left, right = eyes(face.landmarks)
+    distance = max(math.hypot(*(right - left)), 1e-6)
+    side = distance / eye_distance
+    down = np.array([-(right - left)[1], (right - left)[0]]) / distance  # perpendicular to the eyes, chinwards
+    return (left + right) / 2 + down * (0.5 - eye_height) * side, side, angle
+
+
+def align_face(image: np.ndarray, face: Face, **framing) -> np.ndarray:
+    """A face with landmarks, turned so that its eyes are level and framed as ``aligned_square``
+    says (``framing`` goes there): grayscale, (48, 48) uint8; outside the image, edges repeat.
+
+    It is cut at the face's own resolution first and only then shrunk (with pixel-area averaging),
+    so a large face does not alias."""
+    centre, side, angle = aligned_square(face, **framing)
+    out = max(IMAGE_SIZE, round(side))
+    square = cv2.warpAffine(to_gray(image), level_transform(centre, side, angle, out), (out, out),
+                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.resize(square, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def face_crop(image: np.ndarray, face: Face, align: bool = True, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """The (48, 48) crop of a detected face: aligned (``align_face``) when it has landmarks and
+    ``align`` is true, else the square around its box with ``margin``."""
+    if align and face.landmarks is not None:
+        return align_face(image, face, margin=margin)
+    return crop_face(image, face.box, margin)
+
+
+def small_image_problem(image: np.ndarray) -> str | None:
+    """Why a small (H, W[, 3]) uint8 image that would be classified whole does not look like a face
+    (blank, or no face found in it enlarged), or None when it does."""
+    gray = to_gray(image)
+    height, width = gray.shape
+    if gray.std() < 2:
+        return f"a blank {width}x{height} image (a single grey level), not a face"
+    scale = 192 / max(height, width)
+    enlarged = cv2.resize(gray, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_LINEAR)
+    canvas = cv2.copyMakeBorder(enlarged, 64, 64, 64, 64, cv2.BORDER_CONSTANT, value=int(gray.mean()))
+    if not detect_faces(canvas, "centerface", max_side=None, min_score=SMALL_FACE_MIN_SCORE):
+        return f"no face in this {width}x{height} image (taken whole, it does not look like a face)"
+    return None
 
 
 def whole_image(image: np.ndarray) -> np.ndarray:

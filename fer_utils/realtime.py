@@ -1,8 +1,8 @@
 """Emotions of every face in photos, videos and a webcam: detect, crop, classify, draw.
 
 On video the detector (the slow part) runs on a frame shrunk to 320 px every ``detect_every``
-frames; in between, each face's box follows the face by template matching (OpenCV), and every
-face is classified on every frame.
+frames; in between, each face's box (and its landmarks) follows the face by template matching
+(OpenCV), and every face is classified on every frame.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data import CLASSES
-from .faces import DEFAULT_MARGIN, crop_face, detect_faces, to_gray
+from .faces import DEFAULT_DETECTOR, DEFAULT_MARGIN, Face, detect_faces, face_crop, to_gray
 
-PHOTO_DETECTION = {"max_side": 960, "scale_factor": 1.1}
-VIDEO_DETECTION = {"max_side": 320, "scale_factor": 1.2}
+# The detector searches photos at up to 960 px on their longer side, video frames at 320 px (faster).
+PHOTO_DETECTION = {"max_side": 960}
+VIDEO_DETECTION = {"max_side": 320}
 # One colour per emotion (RGB), for the boxes and labels.
 COLOURS = dict(zip(CLASSES, [(230, 25, 75), (60, 180, 75), (145, 30, 180), (255, 200, 0), (160, 160, 160),
                              (0, 130, 200), (245, 130, 48)], strict=True))
@@ -53,13 +54,17 @@ class FacePrediction:
 class EmotionPipeline:
     """Faces -> emotions with a classifier from ``fer_utils.inference.load_classifier``.
 
-    ``photo(image)`` detects every time; ``frame(image)`` is for consecutive video frames: it
-    detects every ``detect_every`` frames and tracks the boxes in between.
+    ``detector`` is one of ``fer_utils.detectors.DETECTORS``; ``align`` crops faces with landmarks
+    on their eyes (else the square around the box with ``margin``). ``photo(image)`` detects every
+    time; ``frame(image)`` is for consecutive video frames: it detects every ``detect_every`` frames
+    and tracks the faces in between.
     """
 
-    def __init__(self, classifier, margin: float = DEFAULT_MARGIN, detect_every: int = 3,
-                 photo_detection: dict | None = None, video_detection: dict | None = None, tta: bool = False):
-        self.classifier, self.margin, self.detect_every, self.tta = classifier, margin, max(1, detect_every), tta
+    def __init__(self, classifier, detector: str = DEFAULT_DETECTOR, align: bool = True, margin: float = DEFAULT_MARGIN,
+                 detect_every: int = 3, photo_detection: dict | None = None, video_detection: dict | None = None,
+                 tta: bool = False):
+        self.classifier, self.detector, self.align, self.margin = classifier, detector, align, margin
+        self.detect_every, self.tta = max(1, detect_every), tta
         self.photo_detection = {**PHOTO_DETECTION, **(photo_detection or {})}
         self.video_detection = {**VIDEO_DETECTION, **(video_detection or {})}
         self.reset()
@@ -68,41 +73,43 @@ class EmotionPipeline:
         """Forget the tracked faces (call between two videos)."""
         self.count, self.faces, self.previous = 0, [], None
 
-    def classify(self, image: np.ndarray, boxes: list[tuple[int, int, int, int]],
-                 scores: list[float]) -> list[FacePrediction]:
-        if not boxes:
+    def crops(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """(N, 48, 48) uint8: each face cropped as the classifier expects."""
+        return np.stack([face_crop(image, face, self.align, self.margin) for face in faces])
+
+    def classify(self, image: np.ndarray, faces: list[Face]) -> list[FacePrediction]:
+        if not faces:
             return []
-        crops = np.stack([crop_face(image, box, self.margin) for box in boxes])
-        probs = self.classifier.predict_proba(crops, tta=self.tta)
-        return [FacePrediction(box, score, p) for box, score, p in zip(boxes, scores, probs, strict=True)]
+        probs = self.classifier.predict_proba(self.crops(image, faces), tta=self.tta)
+        return [FacePrediction(f.box, f.score, p) for f, p in zip(faces, probs, strict=True)]
 
     def photo(self, image: np.ndarray) -> list[FacePrediction]:
         """Every face of an (H, W[, 3]) RGB uint8 photo with its emotion, left to right."""
-        faces = detect_faces(image, **self.photo_detection)
-        return self.classify(image, [f.box for f in faces], [f.score for f in faces])
+        return self.classify(image, detect_faces(image, self.detector, **self.photo_detection))
 
     def frame(self, image: np.ndarray) -> list[FacePrediction]:
-        """The faces of the next (H, W, 3) RGB uint8 video frame."""
+        """The faces of the next (H, W[, 3]) RGB uint8 video frame."""
         gray = to_gray(image)
         if self.count % self.detect_every == 0:
-            self.faces = [(f.box, f.score) for f in detect_faces(gray, **self.video_detection)]
+            self.faces = detect_faces(image, self.detector, **self.video_detection)
         else:
             self.faces = track(self.previous, gray, self.faces)
         self.count += 1
         self.previous = gray
-        return self.classify(gray, [b for b, _ in self.faces], [s for _, s in self.faces])
+        return self.classify(gray, self.faces)
 
 
-def track(previous: np.ndarray, gray: np.ndarray, faces: list, min_match: float = 0.5, search: float = 0.25,
-          scale: float = 0.5) -> list:
-    """Move each (box, score) of ``previous`` to where its patch best matches in ``gray`` (both (H, W)
+def track(previous: np.ndarray, gray: np.ndarray, faces: list[Face], min_match: float = 0.5, search: float = 0.25,
+          scale: float = 0.5) -> list[Face]:
+    """Move each face of ``previous`` to where its patch best matches in ``gray`` (both (H, W)
     uint8), searching ``search`` x the box side around it, at ``scale`` resolution for speed.
     A face whose best match has a normalised correlation below ``min_match`` is dropped."""
     small_prev = cv2.resize(previous, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     height, width = small.shape
     moved = []
-    for (x, y, w, h), score in faces:
+    for face in faces:
+        x, y, w, h = face.box
         sx, sy, sw, sh = (round(v * scale) for v in (x, y, w, h))
         pad = max(2, round(search * max(sw, sh)))
         template = small_prev[max(sy, 0) : sy + sh, max(sx, 0) : sx + sw]
@@ -114,7 +121,7 @@ def track(previous: np.ndarray, gray: np.ndarray, faces: list, min_match: float 
         _, best, _, (bx, by) = cv2.minMaxLoc(result)
         if best >= min_match:
             dx, dy = (x0 + bx - max(sx, 0)) / scale, (y0 + by - max(sy, 0)) / scale
-            moved.append(((round(x + dx), round(y + dy), w, h), score))
+            moved.append(face.moved(dx, dy))
     return moved
 
 

@@ -7,6 +7,7 @@ backgrounds below have none.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 from skimage import data as samples
 
-from .faces import DEFAULT_MARGIN, crop_face, detect_faces, to_gray
+from .faces import DEFAULT_DETECTOR, detect_faces, face_crop, to_gray
 from .realtime import open_writer
 
 BACKGROUNDS = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "coins", "moon", "page", "hubble_deep_field")
@@ -44,10 +45,31 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
+def match_boxes(truth: list[tuple[int, int, int, int]], found: list[tuple[int, int, int, int]],
+                min_iou: float) -> dict[int, tuple[int, float]]:
+    """{index in ``truth``: (index in ``found``, IoU)} for the pairs overlapping with IoU >= ``min_iou``,
+    best overlap first, each box of either list used once at most."""
+    pairs = sorted(((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
+    match, used = {}, set()
+    for overlap, i, j in pairs:
+        if overlap >= min_iou and i not in match and j not in used:
+            match[i] = (j, overlap)
+            used.add(j)
+    return match
+
+
+def tilt(face: np.ndarray, degrees: float) -> np.ndarray:
+    """A (48, 48) face turned by ``degrees`` (anticlockwise) about its centre, edges repeated."""
+    side = face.shape[0]
+    matrix = cv2.getRotationMatrix2D(((side - 1) / 2, (side - 1) / 2), degrees, 1.0)
+    return cv2.warpAffine(face, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def paste_faces(background: np.ndarray, faces: np.ndarray, rng: np.random.Generator,
-                sizes: tuple[int, int] = (64, 192)) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+                sizes: tuple[int, int] = (64, 192), max_tilt: float = 0.0) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """Paste (K, 48, 48) uint8 faces into a copy of a (H, W) background at random places, each
-    resized to a random side in ``sizes``, without overlaps. Returns the scene and the K boxes."""
+    resized to a random side in ``sizes`` and turned by a random angle within ``max_tilt`` degrees,
+    without overlaps. Returns the scene and the K boxes."""
     scene, boxes = background.copy(), []
     for face in faces:
         for _ in range(200):
@@ -58,6 +80,8 @@ def paste_faces(background: np.ndarray, faces: np.ndarray, rng: np.random.Genera
                 break
         else:
             raise ValueError(f"no room for {len(faces)} faces of {sizes} px in a {scene.shape} scene")
+        if max_tilt:
+            face = tilt(face, rng.uniform(-max_tilt, max_tilt))
         scene[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_LINEAR)
         boxes.append(box)
     return scene, boxes
@@ -65,68 +89,75 @@ def paste_faces(background: np.ndarray, faces: np.ndarray, rng: np.random.Genera
 
 @dataclass
 class SceneEvaluation:
-    """One row per pasted face (label, side, whether it was detected, IoU, predictions); the
-    detections that matched no face count as false positives."""
+    """One row per pasted face (label, side, whether it was detected, IoU, a prediction per
+    framing); the detections that matched no face count as false positives."""
 
     faces: pd.DataFrame
     scenes: int
     false_positive_scores: list[float]  # the detector's score of each detection that matched no face
+    seconds_per_scene: float  # detection only, median
 
     @property
     def false_positives(self) -> int:
         return len(self.false_positive_scores)
 
-    def summary(self, margin: float = DEFAULT_MARGIN) -> dict[str, float]:
+    def summary(self, framing: str = "pipeline") -> dict[str, float]:
         f = self.faces
-        right = f["detected"] & (f[f"pred@{margin}"] == f["label"])
+        right = f["detected"] & (f[f"pred@{framing}"] == f["label"])
         direct = f["direct"] == f["label"]
         return {
-            "faces": len(f), "scenes": self.scenes, "margin": margin,
+            "faces": len(f), "scenes": self.scenes, "framing": framing,
             "detection_rate": float(f["detected"].mean()),
             "end_to_end_accuracy": float(right.mean()),  # a missed face counts as wrong
             "accuracy_on_detected": float(right[f["detected"]].mean()),
             "direct_accuracy": float(direct.mean()),  # the 48x48 crops classified as they are
             "direct_accuracy_on_detected": float(direct[f["detected"]].mean()),
             "false_positives_per_scene": self.false_positives / self.scenes,
+            "ms_per_scene": 1000 * self.seconds_per_scene,
         }
 
 
-def evaluate_scenes(classifier, images: np.ndarray, labels: np.ndarray, faces_per_scene: int = 3,
-                    margins: tuple[float, ...] = (DEFAULT_MARGIN,), min_iou: float = 0.3, seed: int = 0,
-                    **detect_kwargs) -> SceneEvaluation:
-    """Paste (N, 48, 48) faces ``faces_per_scene`` at a time into the backgrounds, detect, crop with
-    each of ``margins`` and classify; also classify the faces directly.
+def pipeline_crop(scene: np.ndarray, face) -> np.ndarray:
+    """The pipeline's own crop of a detected face (aligned on its eyes where it has landmarks)."""
+    return face_crop(scene, face)
+
+
+def evaluate_scenes(classifier, images: np.ndarray, labels: np.ndarray, detector: str = DEFAULT_DETECTOR,
+                    faces_per_scene: int = 3, framings: dict | None = None, max_tilt: float = 0.0,
+                    min_iou: float = 0.3, seed: int = 0, **detect_kwargs) -> SceneEvaluation:
+    """Paste (N, 48, 48) faces ``faces_per_scene`` at a time into the backgrounds (tilted by up to
+    ``max_tilt`` degrees), detect them with ``detector``, crop each detected face with every one of
+    ``framings`` (name -> function(scene, Face) -> (48, 48); default: the pipeline's crop) and
+    classify; also classify the faces directly.
 
     A face counts as detected when a detection overlaps its pasted square with IoU >= ``min_iou``
     (each detection matches one face at most, best overlap first).
     """
+    framings = framings or {"pipeline": pipeline_crop}
     rng = np.random.default_rng(seed)
     grounds = backgrounds()
-    rows, crops, false_positive_scores, scenes = [], {m: [] for m in margins}, [], 0
+    rows, crops, false_positive_scores, seconds = [], {name: [] for name in framings}, [], []
     for start in range(0, len(images), faces_per_scene):
         index = np.arange(start, min(start + faces_per_scene, len(images)))
-        scene, boxes = paste_faces(grounds[scenes % len(grounds)], images[index], rng)
-        detections = detect_faces(scene, **detect_kwargs)
-        pairs = sorted(((iou(b, d.box), i, j) for i, b in enumerate(boxes) for j, d in enumerate(detections)), reverse=True)
-        match, used = {}, set()
-        for overlap, i, j in pairs:
-            if overlap >= min_iou and i not in match and j not in used:
-                match[i] = (j, overlap)
-                used.add(j)
+        scene, boxes = paste_faces(grounds[len(seconds) % len(grounds)], images[index], rng, max_tilt=max_tilt)
+        began = time.perf_counter()
+        detections = detect_faces(scene, detector, **detect_kwargs)
+        seconds.append(time.perf_counter() - began)
+        match = match_boxes(boxes, [d.box for d in detections], min_iou)
+        used = {j for j, _ in match.values()}
         false_positive_scores += [d.score for j, d in enumerate(detections) if j not in used]
-        scenes += 1
         for i, k in enumerate(index):
             j, overlap = match.get(i, (None, 0.0))
             rows.append({"index": int(k), "label": int(labels[k]), "side": boxes[i][2], "detected": j is not None,
                          "iou": overlap, "score": detections[j].score if j is not None else float("nan")})
-            for m in margins:  # a missed face is classified from its true box, only to keep arrays aligned
-                crops[m].append(crop_face(scene, detections[j].box if j is not None else boxes[i], m))
+            for name, crop in framings.items():  # a missed face gets a blank crop, only to keep arrays aligned
+                crops[name].append(crop(scene, detections[j]) if j is not None else np.zeros((48, 48), np.uint8))
     faces = pd.DataFrame(rows)
     faces["direct"] = classifier.predict_proba(images).argmax(1)
-    for m in margins:
-        predicted = classifier.predict_proba(np.stack(crops[m])).argmax(1)
-        faces[f"pred@{m}"] = np.where(faces["detected"], predicted, -1)
-    return SceneEvaluation(faces, scenes, false_positive_scores)
+    for name in framings:
+        predicted = classifier.predict_proba(np.stack(crops[name])).argmax(1)
+        faces[f"pred@{name}"] = np.where(faces["detected"], predicted, -1)
+    return SceneEvaluation(faces, len(seconds), false_positive_scores, float(np.median(seconds)))
 
 
 def astronaut_head() -> np.ndarray:

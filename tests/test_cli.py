@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -67,7 +68,7 @@ def tiny_model(tmp_path_factory):
 def test_predict_names_each_face_and_reports_every_bad_input(env, tmp_path, tiny_model):
     Image.fromarray(samples.astronaut()).save(tmp_path / "astronaut.jpg")
     Image.fromarray(samples.coffee()).save(tmp_path / "coffee.png")
-    Image.new("L", (48, 48), 128).save(tmp_path / "fer_crop.png")  # small: classified whole
+    Image.fromarray(fu.crop_face(samples.astronaut(), (175, 65, 100, 100))).save(tmp_path / "fer_crop.png")  # small: whole
     (tmp_path / "empty.jpg").write_bytes(b"")
     data = (tmp_path / "astronaut.jpg").read_bytes()
     (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 3])
@@ -91,6 +92,33 @@ def test_predict_names_each_face_and_reports_every_bad_input(env, tmp_path, tiny
         assert any(name in e and message in e for e in errors), (name, errors)
     annotated = Image.open(tmp_path / "annotated" / "astronaut_emotions.png")
     assert annotated.size == (512, 512)
+
+
+def test_predict_says_when_there_is_nothing_to_classify(env, tmp_path, tiny_model):
+    """An empty folder is an error; a small blank or noise image is no face, not an emotion."""
+    (tmp_path / "empty").mkdir()
+    out = cli("predict", tmp_path / "empty", "--checkpoint", tiny_model, env=env, check=False)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip() == f"error: no image found in {tmp_path / 'empty'}: give image files or folders that hold some"
+    Image.new("L", (30, 30), 128).save(tmp_path / "blank.png")
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    out = cli("predict", tmp_path / "blank.png", tmp_path / "noise.png", "--checkpoint", tiny_model, env=env)
+    assert out.stdout.strip().splitlines() == [
+        f"{tmp_path / 'blank.png'}: a blank 30x30 image (a single grey level), not a face "
+        "(--whole classifies the whole image as one face)",
+        f"{tmp_path / 'noise.png'}: no face in this 64x64 image (taken whole, it does not look like a face) "
+        "(--whole classifies the whole image as one face)"]
+    out = cli("predict", tmp_path / "noise.png", "--whole", "--checkpoint", tiny_model, env=env)
+    assert out.stdout.startswith(f"{tmp_path / 'noise.png'}: whole image: ")  # asked for: classified anyway
+
+
+@pytest.mark.parametrize("detector", ["centerface", "mtcnn", "haar"])
+def test_predict_uses_the_detector_asked_for(env, tmp_path, tiny_model, detector):
+    Image.fromarray(samples.astronaut()).save(tmp_path / "astronaut.png")
+    out = cli("predict", tmp_path / "astronaut.png", "--json", "--detector", detector, "--checkpoint", tiny_model, env=env)
+    [face] = json.loads(out.stdout)[0]["faces"]
+    assert face["score"] >= fu.faces.DEFAULT_MIN_SCORE[detector]
 
 
 def test_predict_json_parses_and_whole_skips_detection(env, tmp_path, tiny_model):

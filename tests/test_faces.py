@@ -1,23 +1,38 @@
-"""Reading photos, detecting faces and cropping them as FER-2013 did."""
+"""Reading photos, detecting faces (three detectors) and cropping them as FER-2013 did."""
 
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data as samples
 
+from fer_utils import pretrained
+from fer_utils.detectors import DETECTORS
 from fer_utils.faces import (
     DEFAULT_MIN_SCORE,
+    EYE_DISTANCE,
+    EYE_HEIGHT,
+    Face,
     NotAnImageError,
+    align_face,
+    aligned_square,
     crop_face,
     detect_faces,
+    eye_angle,
+    eyes,
+    face_crop,
+    level_transform,
     read_image,
+    small_image_problem,
     square_box,
     whole_image,
 )
-from fer_utils.scenes import iou
+from fer_utils.scenes import iou, tilt
 
-# The astronaut's face in scikit-image's 512x512 photo, by eye: x 175-275, y 65-165.
+# The astronaut's face in scikit-image's 512x512 photo, by eye: x 175-275, y 65-165; her eyes at
+# about (205, 102) and (247, 104). The cameraman's face, turned to his camera: x 195-260, y 115-195.
 ASTRONAUT_FACE = (175, 65, 100, 100)
+ASTRONAUT_EYES = np.array([[205, 102], [247, 104]])
+CAMERAMAN_FACE = (195, 115, 65, 80)
 
 
 @pytest.fixture(scope="module")
@@ -25,36 +40,121 @@ def astronaut():
     return samples.astronaut()
 
 
-def test_finds_the_astronauts_face_with_a_score(astronaut):
-    faces = detect_faces(astronaut)
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_each_detector_finds_the_astronauts_face_with_a_score(astronaut, detector):
+    faces = detect_faces(astronaut, detector)
     assert len(faces) == 1
-    assert iou(faces[0].box, ASTRONAUT_FACE) > 0.6
-    assert faces[0].score > 0
+    assert iou(faces[0].box, ASTRONAUT_FACE) > 0.5
+    assert faces[0].score >= DEFAULT_MIN_SCORE[detector]
+    if detector == "haar":
+        assert faces[0].landmarks is None
+    else:  # five (x, y) points, the eyes within a few pixels of where they are
+        assert faces[0].landmarks.shape == (5, 2)
+        assert np.abs(np.stack(eyes(faces[0].landmarks)) - ASTRONAUT_EYES).max() < 6
+
+
+@pytest.mark.parametrize("detector", ["centerface", "mtcnn"])
+def test_the_landmark_detectors_find_a_face_turned_away_that_haar_misses(detector):
+    cameraman = samples.camera()  # a real photo: he looks through his camera, half turned away
+    assert detect_faces(cameraman, "haar") == []
+    [face] = detect_faces(cameraman, detector)
+    assert iou(face.box, CAMERAMAN_FACE) > 0.4
+
+
+def test_an_unknown_detector_is_a_clear_error(astronaut):
+    with pytest.raises(ValueError, match="unknown face detector 'yolo': choose one of centerface, mtcnn, haar"):
+        detect_faces(astronaut, "yolo")
+
+
+def test_missing_detector_weights_say_how_to_fetch_them(astronaut, tmp_path, monkeypatch):
+    from fer_utils import detectors
+
+    monkeypatch.setenv(pretrained.WEIGHTS_ENV, str(tmp_path))
+    detectors._centerface_session.cache_clear()
+    detectors._mtcnn_nets.cache_clear()
+    try:
+        for detector in ("centerface", "mtcnn"):
+            with pytest.raises(pretrained.WeightsNotFoundError, match="python -m fer_utils fetch-weights") as err:
+                detect_faces(astronaut, detector)
+            assert "\n" not in str(err.value)
+    finally:
+        detectors._centerface_session.cache_clear()
+        detectors._mtcnn_nets.cache_clear()
 
 
 def test_the_score_threshold_drops_only_weaker_detections(astronaut):
-    """Upscaled 10x and searched at 960 px, the astronaut photo gives weak false detections
+    """Upscaled 10x and searched at 960 px, the astronaut photo gives Haar weak false detections
     besides the face; the default threshold keeps the face and drops detections below it."""
     big = np.asarray(Image.fromarray(astronaut).resize((5120, 5120)))
-    every = detect_faces(big, min_score=0)
-    kept = detect_faces(big)
-    assert {f.box for f in kept} == {f.box for f in every if f.score >= DEFAULT_MIN_SCORE}
+    every = detect_faces(big, "haar", min_score=0)
+    kept = detect_faces(big, "haar")
+    assert {f.box for f in kept} == {f.box for f in every if f.score >= DEFAULT_MIN_SCORE["haar"]}
     assert len(kept) < len(every)
     assert any(iou(f.box, tuple(10 * v for v in ASTRONAUT_FACE)) > 0.6 for f in kept)
 
 
-def test_shrinking_for_speed_keeps_boxes_in_the_original_pixels(astronaut):
-    full, small = detect_faces(astronaut, max_side=None), detect_faces(astronaut, max_side=256)
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_shrinking_for_speed_keeps_boxes_and_landmarks_in_the_original_pixels(astronaut, detector):
+    full, small = detect_faces(astronaut, detector, max_side=None), detect_faces(astronaut, detector, max_side=256)
     assert len(small) == 1 and iou(small[0].box, full[0].box) > 0.7
+    if full[0].landmarks is not None:
+        assert np.abs(small[0].landmarks - full[0].landmarks).max() < 8
 
 
+@pytest.mark.parametrize("detector", DETECTORS)
 @pytest.mark.parametrize("image", [
     samples.coffee(),
-    samples.chelsea(),  # a cat: not a human frontal face
+    samples.chelsea(),  # a cat: not a human face
     np.tile(np.linspace(0, 255, 640).astype(np.uint8), (480, 1)),
 ], ids=["coffee", "cat", "gradient"])
-def test_no_face_in_face_free_images(image):
-    assert detect_faces(image) == []
+def test_no_face_in_face_free_images(image, detector):
+    assert detect_faces(image, detector) == []
+
+
+def test_alignment_levels_the_eyes_of_a_tilted_face(astronaut):
+    """Turn the photo by 25 degrees: the landmarks follow the eyes, and the aligned crop puts them
+    level (framed by the eyes: EYE_DISTANCE x 48 px apart, at EYE_HEIGHT x 48 px), giving back
+    the crop of the upright photo."""
+    turned = tilt(astronaut, 25)
+    [face] = detect_faces(turned)
+    assert eye_angle(face.landmarks) < -15  # the eyes are tilted in the photo
+    centre, side, angle = aligned_square(face, framing="eyes")
+    matrix = level_transform(centre, side, angle, 48)
+    left, right = (matrix @ np.append(p, 1) for p in eyes(face.landmarks))
+    assert left[1] == pytest.approx(right[1]) and left[1] == pytest.approx(EYE_HEIGHT * 48)  # level, at the height
+    assert right[0] - left[0] == pytest.approx(EYE_DISTANCE * 48) and (left[0] + right[0]) / 2 == pytest.approx(24)
+    [upright_face] = detect_faces(astronaut)
+    for framing in ("box", "eyes"):
+        aligned, upright = align_face(turned, face, framing=framing), align_face(astronaut, upright_face, framing=framing)
+        assert aligned.shape == (48, 48) and aligned.dtype == np.uint8
+        unaligned = crop_face(turned, face.box)
+        # the same face, upright: far closer to the upright photo's crop than the tilted square is
+        assert np.abs(aligned.astype(int) - upright).mean() < 0.5 * np.abs(unaligned.astype(int) - upright).mean()
+
+
+def test_a_level_face_framed_by_its_box_is_the_square_crop(astronaut):
+    marks = np.array([[205, 102], [247, 102], [226, 125], [205, 142], [245, 144]], np.float32)  # eyes level
+    face = Face((175, 65, 100, 100), 1.0, marks)
+    assert np.abs(align_face(astronaut, face, framing="box").astype(int) - crop_face(astronaut, face.box)).max() <= 2
+    with pytest.raises(ValueError, match="framing must be 'box' or 'eyes'"):
+        align_face(astronaut, face, framing="nose")
+
+
+def test_faces_without_landmarks_are_cropped_around_their_box(astronaut):
+    face = Face((175, 65, 100, 100), 1.0)
+    np.testing.assert_array_equal(face_crop(astronaut, face), crop_face(astronaut, face.box))
+    marked = Face(face.box, 1.0, np.array([[205, 102], [247, 104], [226, 125], [205, 142], [245, 144]], np.float32))
+    np.testing.assert_array_equal(face_crop(astronaut, marked, align=False), crop_face(astronaut, face.box))
+    np.testing.assert_array_equal(face_crop(astronaut, marked), align_face(astronaut, marked))
+    moved = marked.moved(10, -5)
+    assert moved.box == (185, 60, 100, 100) and np.allclose(moved.landmarks - marked.landmarks, [10, -5])
+
+
+def test_small_images_that_are_no_face_are_told_apart_from_a_face(astronaut):
+    rng = np.random.default_rng(0)
+    assert "blank" in small_image_problem(np.full((30, 30), 128, np.uint8))
+    assert "no face" in small_image_problem(rng.integers(0, 256, (64, 64), dtype=np.uint8))
+    assert small_image_problem(crop_face(astronaut, ASTRONAUT_FACE)) is None  # a 48x48 face crop
 
 
 def test_crop_is_a_48x48_grayscale_square_even_at_the_border(astronaut):
@@ -87,7 +187,7 @@ def test_exif_orientation_is_honoured(astronaut, tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.fromarray(np.rot90(astronaut)).save(path, exif=exif, quality=95)
-    assert detect_faces(np.rot90(astronaut)) == []  # the face is not found on its side
+    assert detect_faces(np.rot90(astronaut), "haar") == []  # the face is not found on its side
     upright = read_image(path)
     assert upright.shape == astronaut.shape
     assert np.abs(upright.astype(int) - astronaut).mean() < 5

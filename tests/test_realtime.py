@@ -50,11 +50,12 @@ def test_annotate_draws_inside_a_copy(classifier):
 
 def test_tracking_follows_a_moving_face():
     frame = cv2.cvtColor(samples.astronaut(), cv2.COLOR_RGB2GRAY)
-    box = detect_faces(frame)[0].box
+    [face] = detect_faces(frame)
     moved = np.roll(frame, (8, 12), axis=(0, 1))  # 12 px right, 8 px down
-    [(new_box, score)] = track(frame, moved, [(box, 1.0)])
-    assert abs(new_box[0] - box[0] - 12) <= 2 and abs(new_box[1] - box[1] - 8) <= 2 and score == 1.0
-    assert track(frame, np.zeros_like(frame), [(box, 1.0)]) == []  # nothing like it: dropped
+    [new] = track(frame, moved, [face])
+    assert abs(new.box[0] - face.box[0] - 12) <= 2 and abs(new.box[1] - face.box[1] - 8) <= 2 and new.score == face.score
+    assert np.abs(new.landmarks - face.landmarks - [12, 8]).max() <= 2  # the eyes move with the box
+    assert track(frame, np.zeros_like(frame), [face]) == []  # nothing like it: dropped
 
 
 def test_video_pipeline_detects_every_few_frames_and_tracks_between(classifier, video):
@@ -102,8 +103,9 @@ def test_pasted_faces_are_counted_detected_or_missed(classifier, synthetic):
     assert np.array_equal(scene[y : y + side, x : x + side], cv2.resize(synthetic.test.images[0], (side, side)))
     astronaut = cv2.resize(cv2.cvtColor(samples.astronaut()[40:200, 150:300], cv2.COLOR_RGB2GRAY), (48, 48))
     images = np.stack([astronaut, synthetic.test.images[0]])  # a real face, and a striped blob
-    result = evaluate_scenes(classifier, images, np.array([3, 0]), faces_per_scene=2, margins=(0.0, 0.1))
+    framings = {"box": lambda scene, face: fu.crop_face(scene, face.box, 0.1), "pipeline": fu.scenes.pipeline_crop}
+    result = evaluate_scenes(classifier, images, np.array([3, 0]), faces_per_scene=2, framings=framings)
     assert list(result.faces["detected"]) == [True, False]
-    summary = result.summary(0.1)
-    assert summary["detection_rate"] == 0.5 and summary["end_to_end_accuracy"] <= 0.5
-    assert result.faces.loc[1, "pred@0.1"] == -1  # a missed face has no pipeline prediction
+    summary = result.summary("box")
+    assert summary["detection_rate"] == 0.5 and summary["end_to_end_accuracy"] <= 0.5 and summary["ms_per_scene"] > 0
+    assert result.faces.loc[1, "pred@box"] == -1 and result.faces.loc[1, "pred@pipeline"] == -1  # missed: no prediction
