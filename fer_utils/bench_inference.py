@@ -20,10 +20,12 @@ import torch
 from .checkpoints import DEFAULT_MODEL, read_checkpoint
 from .data import IMAGE_SIZE
 from .export import ensure_onnx, file_sha256, quantize_int8
+from .faces import DEFAULT_DETECTOR
 from .inference import OnnxClassifier, TorchClassifier
 from .models import INPUT_SHAPE
 from .paths import project_relative
 from .realtime import EmotionPipeline, open_video
+from .runtime import configure_threads
 from .scenes import FRAME, iou, moving_face_video
 
 TARGETS = {"ms_per_face": 1.0, "fps": 30.0}
@@ -97,13 +99,13 @@ def run_benchmark(checkpoint: str | os.PathLike | None = None, repeats: int = 30
     test accuracy beside fp32's, and pipeline fps for several detection settings."""
     checkpoint = Path(checkpoint or DEFAULT_MODEL)
     spec = read_checkpoint(checkpoint)["spec"]
-    cv2.setNumThreads(threads)
+    configure_threads(threads)  # torch (MTCNN), OpenCV (Haar) and, through torch's count, CenterFace
     record = {
         "what": "median ms per face (batch 1, and per face in a batch of 64) on one CPU thread; "
                 "pipeline fps on a 640x480 video with one face, decoding included",
         "note": note, "load_average_before": list(os.getloadavg()), "threads": threads,
         "checkpoint": project_relative(checkpoint), "checkpoint_sha256": file_sha256(checkpoint), "model": spec,
-        "targets": TARGETS,
+        "targets": TARGETS, "detector": DEFAULT_DETECTOR,
     }
     onnx = OnnxClassifier(ensure_onnx(checkpoint), threads)
     classifiers = {"torch fp32": TorchClassifier(checkpoint, threads), "ONNX Runtime fp32": onnx}

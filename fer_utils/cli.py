@@ -121,13 +121,9 @@ def _fetch_weights(args) -> int:
 
 
 def _fetch_photos(args) -> int:
-    from .real_photos import PhotosNotFoundError, fetch_real_photos, photos_dir
+    from .real_photos import fetch_real_photos, photos_dir
 
-    try:
-        paths = fetch_real_photos(args.archive)
-    except PhotosNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    paths = fetch_real_photos(args.archive)
     print(f"{len(paths)} real photos (SHA-256 checked) in {photos_dir()}")
     return 0
 
@@ -329,12 +325,13 @@ def main(argv=None) -> int:
     from .paths import DatasetNotFoundError
     from .predict import NoImagesError
     from .pretrained import WeightsNotFoundError
+    from .real_photos import PhotosNotFoundError
     from .realtime import VideoError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (DatasetNotFoundError, DatasetFormatError, CheckpointError, DownloadError, VideoError,
-            WeightsNotFoundError, NoImagesError, ValueError) as err:
+            WeightsNotFoundError, PhotosNotFoundError, NoImagesError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
+import torch
 
 from .pretrained import load_state, read_weights
 
@@ -80,19 +81,21 @@ def _centerface_session(threads: int):
                 dim.dim_param = name
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as fer_utils.inference's sessions
     options.log_severity_level = 3  # its unused batch-norm initialisers make ONNX Runtime chatty
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def centerface(image: np.ndarray, threshold: float = 0.3, nms: float = 0.3, threads: int = 1) -> list[Detection]:
+def centerface(image: np.ndarray, threshold: float = 0.3, nms: float = 0.3, threads: int | None = None) -> list[Detection]:
     """Faces by CenterFace: every cell of its (H/4, W/4) heatmap above ``threshold`` proposes a box
-    (log-scale size and sub-cell offset) and five landmarks; overlapping boxes are merged by NMS."""
+    (log-scale size and sub-cell offset) and five landmarks; overlapping boxes are merged by NMS.
+    ``threads`` None takes the count ``fer_utils.runtime.configure_threads`` gave the process (torch's)."""
     rgb = as_rgb(image)
     height, width = rgb.shape[:2]
     padded_h, padded_w = -(-height // 32) * 32, -(-width // 32) * 32  # the network needs multiples of 32
     blob = np.zeros((1, 3, padded_h, padded_w), np.float32)
     blob[0, :, :height, :width] = rgb.transpose(2, 0, 1)
-    session = _centerface_session(threads)
+    session = _centerface_session(threads or torch.get_num_threads())
     heat, scale, offset, marks = session.run(None, {session.get_inputs()[0].name: blob})
     rows, cols = np.nonzero(heat[0, 0] > threshold)
     if not len(rows):
@@ -127,8 +130,6 @@ def mtcnn(image: np.ndarray, min_face: int = 20, thresholds: tuple[float, float,
           factor: float = 0.709) -> list[Detection]:
     """Faces by MTCNN: P-Net proposes boxes over an image pyramid (scale step ``factor``, faces of at
     least ``min_face`` pixels), R-Net and O-Net refine them; each stage keeps scores above its threshold."""
-    import torch
-
     try:
         from facenet_pytorch.models.utils.detect_face import detect_face
     except ImportError:

@@ -31,15 +31,20 @@ DEFAULT_MARGIN = 0.05
 # between the eyes, and the height of the point between them (medians, notebook 05, section 3).
 EYE_DISTANCE = 0.37
 EYE_HEIGHT = 0.40
-# How an aligned face is framed once its eyes are level: by the detector's box ("box") or by the
-# eyes ("eyes"); chosen on tilted training faces (notebook 05, section 3).
+# How an aligned face is framed once its eyes are level: by the detector's box ("box", with
+# ALIGNED_MARGIN: CenterFace's boxes are looser than Haar's) or by the eyes ("eyes"); chosen on
+# upright and tilted training faces (notebook 05, section 3).
 DEFAULT_FRAMING = "box"
+ALIGNED_MARGIN = 0.0
+# Whether crops get their histogram equalised before classification (decided in notebook 05, section 5).
+EQUALIZE = False
 # Detections scoring below these are dropped, each on its detector's own scale; chosen on training
 # faces pasted into photos, as the trade between faces found and false faces (notebook 05, section 3).
-DEFAULT_MIN_SCORE = {"centerface": 0.5, "mtcnn": 0.9, "haar": 2.5}
+DEFAULT_MIN_SCORE = {"centerface": 0.3, "mtcnn": 0.7, "haar": 2.5}
 # A small image (a crop that may already be a face) is taken as a face when CenterFace, run on it
-# enlarged, scores it at least this: most of FER-2013's training faces do, noise does not (notebook 05).
-SMALL_FACE_MIN_SCORE = 0.2
+# enlarged, finds a face scoring at least this: it does on 96% of FER-2013's training faces
+# (notebook 05, section 3), not on noise.
+SMALL_FACE_MIN_SCORE = 0.3
 
 
 class NotAnImageError(ValueError):
@@ -150,7 +155,7 @@ def level_transform(centre, side: float, angle: float, out_side: int) -> np.ndar
     return matrix
 
 
-def aligned_square(face: Face, framing: str = DEFAULT_FRAMING, margin: float = DEFAULT_MARGIN,
+def aligned_square(face: Face, framing: str = DEFAULT_FRAMING, margin: float = ALIGNED_MARGIN,
                    eye_distance: float = EYE_DISTANCE, eye_height: float = EYE_HEIGHT) -> tuple[np.ndarray, float, float]:
     """(centre, side, angle) of a face's aligned square, in image pixels and degrees: turned so that
     its eyes are level, and framed either by the detector's box (``framing="box"``: the box's centre,
@@ -182,12 +187,13 @@ def align_face(image: np.ndarray, face: Face, **framing) -> np.ndarray:
     return cv2.resize(square, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
 
 
-def face_crop(image: np.ndarray, face: Face, align: bool = True, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+def face_crop(image: np.ndarray, face: Face, align: bool = True, margin: float | None = None) -> np.ndarray:
     """The (48, 48) crop of a detected face: aligned (``align_face``) when it has landmarks and
-    ``align`` is true, else the square around its box with ``margin``."""
+    ``align`` is true, else the square around its box; ``margin`` None takes ALIGNED_MARGIN for
+    the first and DEFAULT_MARGIN for the second."""
     if align and face.landmarks is not None:
-        return align_face(image, face, margin=margin)
-    return crop_face(image, face.box, margin)
+        return align_face(image, face, margin=ALIGNED_MARGIN if margin is None else margin)
+    return crop_face(image, face.box, DEFAULT_MARGIN if margin is None else margin)
 
 
 def small_image_problem(image: np.ndarray) -> str | None:

@@ -19,7 +19,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data import CLASSES
-from .faces import DEFAULT_DETECTOR, DEFAULT_MARGIN, Face, detect_faces, face_crop, to_gray
+from .faces import (
+    DEFAULT_DETECTOR,
+    EQUALIZE,
+    Face,
+    detect_faces,
+    face_crop,
+    to_gray,
+)
 
 # The detector searches photos at up to 960 px on their longer side, video frames at 320 px (faster).
 PHOTO_DETECTION = {"max_side": 960}
@@ -55,12 +62,12 @@ class EmotionPipeline:
     """Faces -> emotions with a classifier from ``fer_utils.inference.load_classifier``.
 
     ``detector`` is one of ``fer_utils.detectors.DETECTORS``; ``align`` crops faces with landmarks
-    on their eyes (else the square around the box with ``margin``). ``photo(image)`` detects every
+    with their eyes level (else the square around the box); ``margin`` None is ``face_crop``'s default. ``photo(image)`` detects every
     time; ``frame(image)`` is for consecutive video frames: it detects every ``detect_every`` frames
     and tracks the faces in between.
     """
 
-    def __init__(self, classifier, detector: str = DEFAULT_DETECTOR, align: bool = True, margin: float = DEFAULT_MARGIN,
+    def __init__(self, classifier, detector: str = DEFAULT_DETECTOR, align: bool = True, margin: float | None = None,
                  detect_every: int = 3, photo_detection: dict | None = None, video_detection: dict | None = None,
                  tta: bool = False):
         self.classifier, self.detector, self.align, self.margin = classifier, detector, align, margin
@@ -74,8 +81,9 @@ class EmotionPipeline:
         self.count, self.faces, self.previous = 0, [], None
 
     def crops(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
-        """(N, 48, 48) uint8: each face cropped as the classifier expects."""
-        return np.stack([face_crop(image, face, self.align, self.margin) for face in faces])
+        """(N, 48, 48) uint8: each face cropped as the classifier expects (equalised if EQUALIZE)."""
+        crops = [face_crop(image, face, self.align, self.margin) for face in faces]
+        return np.stack([cv2.equalizeHist(c) for c in crops] if EQUALIZE else crops)
 
     def classify(self, image: np.ndarray, faces: list[Face]) -> list[FacePrediction]:
         if not faces:

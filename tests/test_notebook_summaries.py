@@ -89,11 +89,14 @@ def test_04_summary_states_the_final_model_on_the_test_set():
 
 
 def test_05_summary_states_the_pipeline_measurements():
-    photo = fu.load_json(RESULTS / "pipeline_accuracy.json")["results"]["photo"]
+    detectors = fu.load_json(RESULTS / "detector_comparison.json")["detectors"]
+    real, photo = detectors[fu.faces.DEFAULT_DETECTOR]["real_photos"], detectors[fu.faces.DEFAULT_DETECTOR]["photo"]
+    low, high = photo["end_to_end_interval"]
     latency = fu.load_json(RESULTS / "bench_inference.json")["latency_ms_per_face"]
     assert_states("05_from_photo_to_real_time", [
-        f"finds {photo['detection_rate']:.1%} of them with the photo setting",
-        f"right on {photo['end_to_end_accuracy']:.1%} (photo)",
+        f"finds {real['found']} of the {real['faces']} hand-drawn faces",
+        f"finds {photo['detection_rate']:.1%} [",
+        f"right on {photo['end_to_end_accuracy']:.1%} [{low:.1%}, {high:.1%}] (photo)",
         f"{latency['ONNX Runtime fp32, batch 1']:.2f} ms through ONNX Runtime",
     ])
 

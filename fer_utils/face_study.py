@@ -1,0 +1,232 @@
+"""Notebook 05's measurements of the pipeline in front of the classifier: where FER-2013's faces
+have their eyes, which crop matches them, which score threshold each detector needs, whether to
+equalise contrast, and how the three detectors compare on real photos, pasted test faces and
+face-free images.
+
+Each function returns a JSON-ready dict; ``cached`` stores it under results/ with the settings it
+was computed with and loads it back while they are unchanged, so the notebook reruns in minutes
+(``$FER_RETRAIN=1`` computes everything again).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+import cv2
+import numpy as np
+from scipy.stats import binomtest
+
+from .detectors import DETECTORS, centerface
+from .faces import align_face, crop_face, detect_faces, eyes
+from .real_photos import evaluate_photos
+from .realtime import PHOTO_DETECTION, VIDEO_DETECTION, EmotionPipeline
+from .scenes import FRAME, backgrounds, evaluate_scenes
+from .storage import load_json, records_dir, save_record
+
+RETRAIN_ENV = "FER_RETRAIN"
+
+
+def cached(name: str, compute, **settings) -> dict:
+    """The record ``<records_dir>/<name>.json`` if it was made with ``settings``, else
+    ``compute(**settings)``, saved there first (always recomputed when ``$FER_RETRAIN=1``)."""
+    path = records_dir() / f"{name}.json"
+    if path.exists() and os.environ.get(RETRAIN_ENV) != "1":
+        record = load_json(path)
+        if record.get("settings") == settings:
+            return record
+    save_record(name, {"settings": settings, **compute(**settings)})
+    return load_json(path)
+
+
+def interval(successes: int, n: int) -> list[float]:
+    """The 95% Wilson score interval of a proportion (scipy), [low, high]."""
+    ci = binomtest(successes, n).proportion_ci(0.95, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
+def fer_eye_positions(images: np.ndarray, enlarge: int = 4, threshold: float = 0.3) -> dict:
+    """Where CenterFace puts the eyes of (N, 48, 48) FER-2013 faces, as fractions of the crop's side.
+
+    Each face is enlarged ``enlarge`` times and set on a plain border (the detector needs context).
+    Returns the share of faces found and the medians and quartiles of the eye distance, the eyes'
+    midpoint (x, y) and their tilt in degrees."""
+    side, pad = 48 * enlarge, 32 * enlarge
+    rows = []
+    for face in images:
+        canvas = cv2.copyMakeBorder(cv2.resize(face, (side, side), interpolation=cv2.INTER_LINEAR),
+                                    pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=int(face.mean()))
+        found = centerface(canvas, threshold=threshold)
+        if not found:
+            continue
+        best = max(found, key=lambda d: d.score)
+        left, right = ((p - pad) / side for p in eyes(best.landmarks))
+        rows.append([np.hypot(*(right - left)), (left[0] + right[0]) / 2, (left[1] + right[1]) / 2,
+                     np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0]))])
+    rows = np.array(rows)
+    names = ["eye_distance", "eye_centre_x", "eye_height", "eye_angle_degrees"]
+    return {"faces": len(images), "found": len(rows), "found_share": len(rows) / len(images),
+            **{name: {"median": float(np.median(rows[:, i])), "q25": float(np.quantile(rows[:, i], 0.25)),
+                      "q75": float(np.quantile(rows[:, i], 0.75))} for i, name in enumerate(names)}}
+
+
+def framings(margins=(0.0, 0.05, 0.1)) -> dict:
+    """The crops compared in notebook 05: the square around the box, the same turned so that the
+    eyes are level, and the square framed by the eyes."""
+    out = {}
+    for m in margins:
+        out[f"box, margin {m}"] = functools.partial(lambda s, f, m: crop_face(s, f.box, m), m=m)
+        out[f"eyes level, box margin {m}"] = functools.partial(lambda s, f, m: align_face(s, f, framing="box", margin=m), m=m)
+    out["eyes level, framed by the eyes"] = lambda s, f: align_face(s, f, framing="eyes")
+    return out
+
+
+def compare_framings(classifier, images: np.ndarray, labels: np.ndarray, tilts: list[float], seed: int = 0) -> dict:
+    """Accuracy on the detected faces (CenterFace) of each framing, for faces pasted upright and
+    tilted by up to each of ``tilts`` degrees. Every framing classifies the same detected faces, so
+    ``discordant["a | b"]`` counts the faces framing a gets right and b wrong (for McNemar's test)."""
+    out, names = {}, list(framings())
+    for tilt in tilts:
+        run = evaluate_scenes(classifier, images, labels, "centerface", framings=framings(), max_tilt=tilt, seed=seed)
+        f = run.faces[run.faces["detected"]]
+        right = {name: (f[f"pred@{name}"] == f["label"]).to_numpy() for name in names}
+        out[str(tilt)] = {"detected": int(len(f)), "faces": int(len(run.faces)),
+                          "correct": {name: int(right[name].sum()) for name in names},
+                          "discordant": {f"{a} | {b}": int((right[a] & ~right[b]).sum()) for a in names for b in names if a != b}}
+    return {"tilts": out}
+
+
+def framing_accuracy(record: dict) -> dict[str, dict[str, float]]:
+    """{tilt: {framing: accuracy on the detected faces}} from a ``compare_framings`` record."""
+    return {tilt: {name: n / run["detected"] for name, n in run["correct"].items()} for tilt, run in record["tilts"].items()}
+
+
+def choose_framing(record: dict) -> str:
+    """The framing with the best accuracy averaged over the tilts of a ``compare_framings`` record."""
+    accuracy = framing_accuracy(record)
+    return max(framings(), key=lambda name: np.mean([by_name[name] for by_name in accuracy.values()]))
+
+
+def mcnemar_from_counts(a_only: int, b_only: int) -> dict:
+    """McNemar's exact test of two classifiers on the same faces, from the faces only a gets right
+    and only b gets right: under 'no difference' each such face is a fair coin (scipy's binomial test)."""
+    p = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
+    return {"a right, b wrong": a_only, "b right, a wrong": b_only, "p": float(p)}
+
+
+def threshold_trade(classifier, images: np.ndarray, labels: np.ndarray, detector: str, thresholds: list[float],
+                    seed: int = 0) -> dict:
+    """For each score threshold, the share of pasted faces found and the false detections per scene
+    (pasted training faces) and per face-free photo (the scenes' backgrounds, nothing pasted)."""
+    run = evaluate_scenes(classifier, images, labels, detector, seed=seed, min_score=0, **PHOTO_DETECTION)
+    empty = [d.score for ground in backgrounds() for d in detect_faces(ground, detector, min_score=0, **PHOTO_DETECTION)]
+    false, empty = np.array(run.false_positive_scores), np.array(empty)
+    return {"detector": detector, "faces": len(run.faces), "scenes": run.scenes, "face_free_photos": len(backgrounds()),
+            "trade": [{"min_score": t, "found": float((run.faces["score"] >= t).mean()),
+                       "false_per_scene": float((false >= t).sum() / run.scenes),
+                       "false_per_face_free_photo": float((empty >= t).sum() / len(backgrounds()))} for t in thresholds]}
+
+
+def choose_threshold(trade: list[dict]) -> float:
+    """The threshold with the most faces found less false detections, both per pasted face (a false
+    detection costs as much as a missed face); the lowest such threshold on a tie."""
+    faces_per_scene = 3
+    return max(trade, key=lambda row: (row["found"] - row["false_per_scene"] / faces_per_scene, -row["min_score"]))["min_score"]
+
+
+def photometric_shift(images: np.ndarray, means: np.ndarray, stds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N, 48, 48) faces with each one's brightness and contrast moved to a (mean, std) drawn from
+    ``means``/``stds`` (real crops' statistics), through a random gamma in [0.67, 1.5] first."""
+    out = np.empty_like(images)
+    pick = rng.integers(0, len(means), len(images))
+    gammas = np.exp(rng.uniform(np.log(0.67), np.log(1.5), len(images)))
+    for i, face in enumerate(images.astype(np.float64) / 255):
+        face = face ** gammas[i]
+        face = (face - face.mean()) / max(face.std(), 1e-3) * stds[pick[i]] + means[pick[i]]
+        out[i] = np.clip(face * 255, 0, 255).round()
+    return out
+
+
+def equalize(images: np.ndarray) -> np.ndarray:
+    """Each (48, 48) face with its histogram equalised (OpenCV)."""
+    return np.stack([cv2.equalizeHist(face) for face in images])
+
+
+def contrast_study(classifier, images: np.ndarray, labels: np.ndarray, real_crops: np.ndarray, seed: int = 0) -> dict:
+    """Accuracy on FER-2013 faces as they are and under photometric shifts matched to the
+    brightness and contrast of ``real_crops`` (faces cropped from real photos), each classified
+    with and without histogram equalisation; and how many real crops change their predicted
+    emotion when equalised."""
+    rng = np.random.default_rng(seed)
+    real = real_crops.reshape(len(real_crops), -1) / 255
+    shifted = photometric_shift(images, real.mean(1), real.std(1), rng)
+    fer = images.reshape(len(images), -1) / 255
+    out = {"faces": len(images), "real_crops": len(real_crops),
+           "statistics": {"FER-2013 mean": float(fer.mean(1).mean()), "FER-2013 std": float(fer.std(1).mean()),
+                          "real crops mean": float(real.mean(1).mean()), "real crops std": float(real.std(1).mean())}}
+    for name, faces in {"as they are": images, "shifted like real crops": shifted}.items():
+        for eq in (False, True):
+            predicted = classifier.predict_proba(equalize(faces) if eq else faces).argmax(1)
+            out[f"{name}, {'equalised' if eq else 'not equalised'}"] = int((predicted == labels).sum())
+    flips = classifier.predict_proba(real_crops).argmax(1) != classifier.predict_proba(equalize(real_crops)).argmax(1)
+    out["real crops whose emotion changes when equalised"] = int(flips.sum())
+    return out
+
+
+def choose_equalize(record: dict) -> bool:
+    """Whether equalising pays: higher accuracy averaged over the faces as they are and the shifted ones."""
+    def mean(eq: str) -> float:
+        return (record[f"as they are, {eq}"] + record[f"shifted like real crops, {eq}"]) / 2
+
+    return mean("equalised") > mean("not equalised")
+
+
+def frame_ms(detector: str, max_side: int | None, repeats: int = 20) -> float:
+    """Median milliseconds for ``detector`` to search one 640x480 video frame (the astronaut over
+    the coffee photo) shrunk to ``max_side``."""
+    from skimage import data as samples
+
+    from .scenes import cover
+
+    frame = cover(samples.coffee(), FRAME).copy()
+    frame[100:360, 200:440] = cv2.resize(samples.astronaut()[10:270, 110:350], (240, 260))
+    detect_faces(frame, detector, max_side=max_side)
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        detect_faces(frame, detector, max_side=max_side)
+        times.append(time.perf_counter() - began)
+    return 1000 * float(np.median(times))
+
+
+def compare_detectors(classifier, test_images: np.ndarray, test_labels: np.ndarray, photos: list,
+                      min_scores: dict[str, float], seed: int = 0, repeats: int = 20) -> dict:
+    """Every detector, with its score threshold from ``min_scores`` and the shipped pipeline's crop:
+    real photos (faces found, false faces, clear expressions named right), test faces pasted into
+    photos at the photo and the video setting (found, end-to-end accuracy with its interval, false
+    detections per scene), and the milliseconds to search a 640x480 frame at each setting (one thread)."""
+    out = {}
+    for detector in DETECTORS:
+        threshold = {"min_score": min_scores[detector]}
+        pipeline = EmotionPipeline(classifier, detector, photo_detection=threshold)
+        faces, pictures = evaluate_photos(pipeline, photos)
+        clear = faces[faces["expression"].notna()]
+        result = {"real_photos": {
+            "faces": int(len(faces)), "found": int(faces["found"].sum()),
+            "false_faces_on_photos_with_faces": int(pictures.loc[pictures["faces"] > 0, "false_faces"].sum()),
+            "face_free_photos": int((pictures["faces"] == 0).sum()),
+            "false_faces_on_face_free_photos": int(pictures.loc[pictures["faces"] == 0, "false_faces"].sum()),
+            "clear_expressions": int(len(clear)), "clear_found": int(clear["found"].sum()),
+            "clear_named_right": int((clear["predicted"] == clear["expression"]).sum()),
+            "faces_table": faces.to_dict(orient="records")}}
+        for setting, detection in {"photo": PHOTO_DETECTION, "video": VIDEO_DETECTION}.items():
+            run = evaluate_scenes(classifier, test_images, test_labels, detector, seed=seed, **detection, **threshold)
+            summary = run.summary()
+            n, right = len(run.faces), int(round(summary["end_to_end_accuracy"] * len(run.faces)))
+            found = int(run.faces["detected"].sum())
+            result[setting] = {**summary, "end_to_end_interval": interval(right, n),
+                               "detection_interval": interval(found, n),
+                               "ms_per_640x480_frame": frame_ms(detector, detection["max_side"], repeats)}
+        out[detector] = result
+    return {"detectors": out}

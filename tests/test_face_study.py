@@ -1,0 +1,88 @@
+"""Notebook 05's measurements: intervals and paired tests against their definitions, the record
+cache, the photometric shift, and the package's choices against the records notebook 05 made."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binom
+
+import fer_utils as fu
+from fer_utils import face_study
+
+RESULTS = fu.RESULTS_DIR
+
+
+def test_the_interval_is_wilsons_score_interval():
+    for k, n in [(46, 100), (0, 20), (20, 20), (1795, 1800)]:
+        p, z = k / n, 1.959963984540054
+        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+        assert face_study.interval(k, n) == pytest.approx([centre - half, centre + half], abs=1e-9)
+
+
+def test_mcnemar_is_the_exact_two_sided_binomial_test_on_the_discordant_faces():
+    result = face_study.mcnemar_from_counts(10, 2)
+    assert result["p"] == pytest.approx(2 * binom.cdf(2, 12, 0.5))  # 158 / 4096
+    assert face_study.mcnemar_from_counts(5, 5)["p"] == pytest.approx(1.0)
+    assert face_study.mcnemar_from_counts(0, 0)["p"] == 1.0
+
+
+def test_cached_computes_once_and_again_when_the_settings_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_RESULTS_DIR", str(tmp_path))
+    monkeypatch.delenv(face_study.RETRAIN_ENV, raising=False)
+    calls = []
+
+    def compute(**settings):
+        calls.append(settings)
+        return {"value": len(calls)}
+
+    first = face_study.cached("probe", compute, faces=10)
+    assert first["value"] == 1 and first["settings"] == {"faces": 10}
+    assert face_study.cached("probe", compute, faces=10)["value"] == 1 and len(calls) == 1  # loaded, not recomputed
+    assert face_study.cached("probe", compute, faces=20)["value"] == 2  # other settings: computed again
+    monkeypatch.setenv(face_study.RETRAIN_ENV, "1")
+    assert face_study.cached("probe", compute, faces=20)["value"] == 3
+
+
+def test_photometric_shift_moves_each_face_to_a_real_crops_brightness_and_contrast():
+    rng = np.random.default_rng(0)
+    faces = rng.integers(60, 200, (200, 48, 48)).astype(np.uint8)
+    shifted = face_study.photometric_shift(faces, np.array([0.3]), np.array([0.1]), rng)
+    assert shifted.shape == faces.shape and shifted.dtype == np.uint8
+    assert shifted.reshape(200, -1).mean(1) / 255 == pytest.approx(np.full(200, 0.3), abs=0.01)
+    assert shifted.reshape(200, -1).std(1) / 255 == pytest.approx(np.full(200, 0.1), abs=0.01)
+
+
+def test_the_threshold_weighs_a_false_detection_like_a_missed_face():
+    trade = [{"min_score": 0.3, "found": 0.90, "false_per_scene": 0.30},  # 0.90 - 0.10
+             {"min_score": 0.5, "found": 0.85, "false_per_scene": 0.03},  # 0.85 - 0.01: best
+             {"min_score": 0.7, "found": 0.60, "false_per_scene": 0.00}]
+    assert face_study.choose_threshold(trade) == 0.5
+    assert face_study.choose_threshold([{**row, "false_per_scene": 0.0} for row in trade]) == 0.3
+
+
+def test_equalising_flattens_the_histogram():
+    face = np.random.default_rng(0).integers(100, 140, (1, 48, 48)).astype(np.uint8)
+    equalised = face_study.equalize(face)
+    assert equalised.min() < 20 and equalised.max() > 235  # stretched over the whole range
+
+
+@pytest.mark.parametrize("name", ["face_framing_eyes", "face_framing", "face_contrast", "detector_comparison",
+                                  *(f"face_thresholds_{d}" for d in fu.detectors.DETECTORS)])
+def test_notebook_05_made_its_records(name):
+    assert (RESULTS / f"{name}.json").is_file(), f"results/{name}.json is missing: run notebook 05 (make report)"
+
+
+def test_the_packages_crop_and_thresholds_are_the_ones_notebook_05_chose():
+    eyes = fu.load_json(RESULTS / "face_framing_eyes.json")
+    assert (fu.faces.EYE_DISTANCE, fu.faces.EYE_HEIGHT) == (round(eyes["eye_distance"]["median"], 2),
+                                                           round(eyes["eye_height"]["median"], 2))
+    best = face_study.choose_framing(fu.load_json(RESULTS / "face_framing.json"))
+    package = (f"eyes level, box margin {fu.faces.ALIGNED_MARGIN}" if fu.faces.DEFAULT_FRAMING == "box"
+               else "eyes level, framed by the eyes")
+    assert best == package
+    for detector in ("centerface", "mtcnn"):  # Haar's threshold was set earlier, by eye; it is the baseline
+        trade = fu.load_json(RESULTS / f"face_thresholds_{detector}.json")["trade"]
+        assert fu.faces.DEFAULT_MIN_SCORE[detector] == face_study.choose_threshold(trade)
+    assert fu.faces.EQUALIZE == face_study.choose_equalize(fu.load_json(RESULTS / "face_contrast.json"))
