@@ -130,7 +130,8 @@ def realtime_lines() -> list[str]:
     tracked = bench["pipeline"]["detect every 3rd frame, 320x240, track between"]
     every = bench["pipeline"]["detect every frame, 320x240"]
     int8 = bench.get("int8")
-    text = (f"**Real time** (notebook 05, `results/bench_inference.json`, one CPU thread): the classifier takes "
+    load = f"load average {bench['load_average_before'][0]:.1f} on {bench['environment']['cpu_count']} cores"
+    text = (f"**Real time** (notebook 05, `results/bench_inference.json`, one CPU thread, {load}): the classifier takes "
             f"{ms['ONNX Runtime fp32, batch 1']:.2f} ms per face through ONNX Runtime in fp32 (target: at most "
             f"{targets['ms_per_face']} ms; torch: {ms['torch fp32, batch 1']:.2f} ms)")
     if int8:
