@@ -8,7 +8,6 @@ augmentations on whole batches, ``channels_last``, and bf16 autocast where the C
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 import zipfile
@@ -23,7 +22,7 @@ from .augment import make_augment
 from .data import PIXEL_MEAN, PIXEL_STD, load_fer2013, to_model_input
 from .models import build_model
 from .paths import find_dataset
-from .runtime import autocast, default_device, resolve_precision, set_seed
+from .runtime import autocast, default_device, resolve_precision, set_seed, usable_cpus
 
 POLICY = "hflip+shift+erase"
 
@@ -68,7 +67,7 @@ def compare_pipelines(model_name: str = "residual_cnn", batches: int = 30, batch
     """Train ``batches`` steps with each pipeline and return both images/s and their ratio."""
     set_seed(0)
     device = default_device()
-    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    workers = workers if workers is not None else min(2, usable_cpus())
     loss_fn = nn.CrossEntropyLoss()
     results = {"model": model_name, "batch_size": batch_size, "timed_batches": batches - 2, "device": str(device)}
 

@@ -1,15 +1,32 @@
-"""Seeds, devices and numeric precision: the settings every run shares."""
+"""Seeds, devices, numeric precision and CPU threads: the settings every run shares.
+
+**Threads are chosen here, in one place.** Left to themselves, torch (OpenMP), OpenCV and ONNX
+Runtime each size a thread pool by the machine's cores, so one process can run three pools on two
+cores, beside whatever else the machine is doing; on a busy 2-core machine that oversubscription
+costs more than the second thread gains. ``cpu_threads()`` is the one count they all use: the CPUs
+this process may run on (its affinity mask, ``os.sched_getaffinity(0)``, which taskset and
+container cpusets narrow, and a cgroup CPU quota such as ``docker --cpus``), not the machine's core
+count. ``$FER_THREADS`` overrides it (``FER_THREADS=1`` on a machine busy with other work).
+``configure_threads()`` applies it to torch and OpenCV, and runs once when ``fer_utils`` is
+imported; ``fer_utils.inference`` gives the same count to ONNX Runtime sessions. The count is a
+function of the machine and the environment only, never of its momentary load: results of
+training depend (in their last bits) on the thread count, and a rerun on the same machine should
+give the same numbers.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 
 FAST_ENV = "FER_FAST"
+THREADS_ENV = "FER_THREADS"
 
 
 def fast_mode() -> bool:
@@ -59,3 +76,64 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _cgroup_cpu_quota(root: str | os.PathLike = "/sys/fs/cgroup") -> float | None:
+    """The CPUs a cgroup quota allows (cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``), None without one."""
+    root = Path(root)
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    with contextlib.suppress(OSError, ValueError):
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    return None
+
+
+def usable_cpus() -> int:
+    """How many CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (at least 1)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        n = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        n = min(n, math.ceil(quota))
+    return max(1, n)
+
+
+def cpu_threads() -> int:
+    """The CPU threads torch, OpenCV and ONNX Runtime use: ``$FER_THREADS`` when set, else ``usable_cpus()``."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return usable_cpus()
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(f"${THREADS_ENV} must be a whole number of threads, at least 1; got {value!r}")
+    return threads
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Size torch's and OpenCV's thread pools to ``threads`` (default ``cpu_threads()``); returns the count.
+
+    torch's inter-op pool (used only by ``torch.jit.fork``) gets one thread where it can still be set.
+    Pass the same count to ONNX Runtime (``fer_utils.inference`` does).
+    """
+    threads = cpu_threads() if threads is None else int(threads)
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # settable once, before any inter-op work
+        torch.set_num_interop_threads(1)
+    with contextlib.suppress(ImportError):
+        import cv2
+
+        cv2.setNumThreads(threads)
+    return threads
+
+
+configure_threads()

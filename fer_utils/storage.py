@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .paths import PROJECT_ROOT, results_dir
-from .runtime import fast_mode
+from .runtime import fast_mode, usable_cpus
 
 
 def records_dir() -> Path:
@@ -96,6 +96,7 @@ def environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        "usable_cpus": usable_cpus(),  # the affinity mask and cgroup quota (fer_utils.runtime)
         "torch_threads": torch.get_num_threads(),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "git_commit": git_commit(),

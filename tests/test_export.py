@@ -51,8 +51,14 @@ def test_the_onnx_copy_is_reused_and_remade_when_the_checkpoint_changes(tmp_path
     assert ensure_onnx(checkpoint) == path and path.stat().st_mtime_ns == stamp  # reused
     save_random(checkpoint, seed=1)  # new weights at the same path
     ensure_onnx(checkpoint)
-    np.testing.assert_allclose(OnnxClassifier(path).predict_proba(faces), TorchClassifier(checkpoint).predict_proba(faces),
+    default = OnnxClassifier(path)
+    np.testing.assert_allclose(default.predict_proba(faces), TorchClassifier(checkpoint).predict_proba(faces),
                                atol=1e-4, rtol=0)
+    # ONNX Runtime's pool is sized like torch's (fer_utils.runtime), and its workers do not spin between calls
+    options = default.session.get_session_options()
+    assert options.intra_op_num_threads == fu.runtime.cpu_threads()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert OnnxClassifier(path, threads=1).session.get_session_options().intra_op_num_threads == 1
 
 
 def test_load_classifier_prefers_onnx_runtime_and_falls_back_to_torch(tmp_path, faces):
