@@ -10,6 +10,9 @@ SOLUTIONS := $(sort $(wildcard solutions/[0-9]*.ipynb))
 NB_CLEAN := $(BIN)/nb-clean
 NB_CLEAN_FLAGS := --preserve-cell-outputs
 
+# OpenMP workers (torch's CPU threads) sleep rather than spin when idle: much faster on a busy machine.
+export OMP_WAIT_POLICY ?= PASSIVE
+
 .PHONY: install data report solutions test lint final-model studies clean-notebooks readme
 
 install: $(STAMP)

@@ -5,11 +5,20 @@ as ``fu.<module>`` (``fu.studies``, ``fu.saliency``, ...) and the most used name
 The command-line-only modules (``cli``, ``bench``, ``download``) are imported when used.
 """
 
+import os
+
+# OpenMP's worker threads (torch's CPU pool) sleep when idle instead of spinning: on a machine busy
+# with other work, spinning workers steal the cores the work needs (a training test took 5x longer
+# beside one busy process). OpenMP reads this once, when torch loads: import fer_utils before torch,
+# or export it (the Makefile does). An explicit setting is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from . import (
     audit,
     augment,
     bench_inference,
     calibration,
+    camera,
     checkpoints,
     data,
     detectors,
@@ -21,6 +30,7 @@ from . import (
     faces,
     figures,
     inference,
+    inputs,
     models,
     paths,
     predict,
@@ -30,8 +40,10 @@ from . import (
     runtime,
     saliency,
     scenes,
+    stats,
     storage,
     studies,
+    timeline,
     train,
 )
 from .audit import deduplicated_test_mask
@@ -44,7 +56,6 @@ from .data import (
     Split,
     load_fer2013,
     stratified_subset,
-    to_model_input,
     train_val_split,
 )
 from .evaluate import confusion_matrix, format_table, metrics, per_class_table, predict_proba
@@ -58,6 +69,7 @@ from .experiments import (
 from .faces import Face, crop_face, detect_faces, read_image
 from .figures import save_fig
 from .inference import load_classifier
+from .inputs import to_model_input
 from .models import MODELS, build_model, count_flops, count_parameters
 from .paths import FIGURES_DIR, PROJECT_ROOT, RESULTS_DIR, DatasetNotFoundError, find_dataset
 from .runtime import fast_mode, set_seed

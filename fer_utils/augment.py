@@ -26,6 +26,9 @@ class RandomHFlip(nn.Module):
         super().__init__()
         self.p = p
 
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flip = torch.rand(x.shape[0], device=x.device) < self.p
         return torch.where(flip[:, None, None, None], x.flip(-1), x)
@@ -57,6 +60,9 @@ class RandomAffine(nn.Module):
         super().__init__()
         self.degrees, self.translate, self.scale = degrees, translate, scale
 
+    def extra_repr(self) -> str:
+        return f"degrees=±{self.degrees}, translate=±{self.translate:.0%}, scale={self.scale}"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, device = x.shape[0], x.device
 
@@ -77,6 +83,9 @@ class RandomErase(nn.Module):
     def __init__(self, p: float = 0.5, area: tuple[float, float] = (0.02, 0.2), ratio: tuple[float, float] = (0.3, 3.3)):
         super().__init__()
         self.p, self.area, self.ratio = p, area, ratio
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, area={self.area[0]:.0%}-{self.area[1]:.0%} of the image, aspect ratio={self.ratio}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape

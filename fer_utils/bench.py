@@ -19,7 +19,8 @@ from torch import nn
 from torchvision.transforms import v2
 
 from .augment import make_augment
-from .data import PIXEL_MEAN, PIXEL_STD, load_fer2013, to_model_input
+from .data import load_fer2013
+from .inputs import PIXEL_MEAN, PIXEL_STD, to_model_input
 from .models import build_model
 from .paths import find_dataset
 from .runtime import autocast, default_device, resolve_precision, set_seed, usable_cpus

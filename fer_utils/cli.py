@@ -53,11 +53,10 @@ def _pipeline(args, detect_every: int = 3):
     """The EmotionPipeline the predict, video and webcam commands share."""
     from .inference import load_classifier
     from .realtime import EmotionPipeline
+    from .runtime import configure_threads
 
     if args.threads:
-        import cv2
-
-        cv2.setNumThreads(args.threads)
+        configure_threads(args.threads)  # torch and OpenCV; ONNX Runtime gets the same count below
     classifier = load_classifier(args.checkpoint, backend=args.backend, threads=args.threads)
     return EmotionPipeline(classifier, detector=args.detector, align=args.align, detect_every=detect_every,
                            tta=getattr(args, "tta", False))
@@ -92,6 +91,14 @@ def _video(args) -> int:
     print(f"annotated video: {out}\nper-frame emotions: {csv_path}\n"
           f"{stats['frames']} frames, {stats['faces']} faces in {stats['seconds']:.1f} s: {stats['fps']:.1f} fps "
           "(decoding, detection, classification, drawing and encoding)")
+    if args.plot:
+        from .timeline import plot_timeline, timeline
+
+        if stats["faces"] == 0:
+            print("no face in the video: no emotion timeline drawn")
+        else:
+            plot_timeline(timeline(csv_path), args.plot, title=f"Emotions of the main face over time: {args.input.name}")
+            print(f"emotions over time: {args.plot}")
     return 0
 
 
@@ -104,7 +111,8 @@ def _webcam(args) -> int:
 
 
 def _export(args) -> int:
-    from .export import check_onnx, export_onnx
+    from .export import export_onnx
+    from .inference import check_onnx
 
     path = export_onnx(args.checkpoint, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); ONNX Runtime vs torch on 64 random faces: "
@@ -245,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model results/final_model.pt")
         p.add_argument("--backend", choices=["auto", "onnxruntime", "torch"], default="auto",
                        help="auto: ONNX Runtime when installed (exported beside the checkpoint once), else torch")
-        p.add_argument("--threads", type=int, default=None, help="CPU threads for detection and classification (default: all)")
+        p.add_argument("--threads", type=int, default=None, help="CPU threads for detection and classification (default: the CPUs this process may use, "
+                       "or $FER_THREADS; 1 is often faster on a machine busy with other work)")
         p.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
                        help=f"face detector (default {DEFAULT_DETECTOR}; haar is the course's baseline, frontal faces only)")
         p.add_argument("--no-align", dest="align", action="store_false",
@@ -269,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, help="per-frame, per-face emotions (default: the --out path with .csv)")
     p.add_argument("--detect-every", type=int, default=3, help="run the face detector every N frames, track in between")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--plot", type=Path, default=None, metavar="PNG",
+                   help="also draw the main face's emotions over time (smoothed probabilities) to this PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     runtime_options(p)
     p.set_defaults(func=_video)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
@@ -191,13 +190,3 @@ def stratified_subset(split: Split, fraction: float, seed: int = 0) -> Split:
         n = max(1, round(len(idx) * fraction))
         keep.append(rng.choice(idx, size=n, replace=False))
     return split.subset(np.sort(np.concatenate(keep)))
-
-
-# Pixel statistics used to normalise inputs (FER-2013 training set: mean 0.508, std 0.255).
-PIXEL_MEAN, PIXEL_STD = 0.5, 0.25
-
-
-def to_model_input(images: torch.Tensor) -> torch.Tensor:
-    """(B, 48, 48) uint8 -> (B, 1, 48, 48) float, scaled to [0, 1] and normalised."""
-    x = images.unsqueeze(1) if images.dim() == 3 else images
-    return (x.float() / 255.0 - PIXEL_MEAN) / PIXEL_STD

@@ -13,7 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .data import CLASSES, to_model_input
+from .data import CLASSES
+from .inputs import to_model_input
 from .runtime import autocast, resolve_precision
 
 # Test-time augmentation: the views whose probabilities are averaged. 'flip' adds the mirror

@@ -109,6 +109,26 @@ def evaluate_on(model: nn.Module, split: Split, tta: bool | str, masks: dict[str
     return results, tables, probs
 
 
+def with_interval(m: dict) -> dict:
+    """A subset's metrics (``metrics``' dict with 'accuracy' and 'n') with its right answers and the 95%
+    Wilson interval of its accuracy added ('correct', 'low', 'high')."""
+    from .stats import accuracy_interval
+
+    correct = int(round(m["accuracy"] * m["n"]))
+    low, high = accuracy_interval(correct, m["n"])
+    return {**m, "correct": correct, "low": low, "high": high}
+
+
+def twin_metrics(metrics: dict) -> dict:
+    """Accuracy (with its interval) on the test images that have an exact twin in the training set:
+    the full test set less the deduplicated one, from an ``evaluate_checkpoint`` record's metrics."""
+    full, dedup = with_interval(metrics["test"]), with_interval(metrics["deduplicated"])
+    n, correct = full["n"] - dedup["n"], full["correct"] - dedup["correct"]
+    if n == 0:  # a small subset (fast mode) may hold no twin
+        return {"accuracy": float("nan"), "n": 0, "correct": 0, "low": float("nan"), "high": float("nan")}
+    return with_interval({"accuracy": correct / n, "n": n})
+
+
 def record_path(name: str) -> Path:
     return records_dir() / "experiments" / f"{name}.json"
 
@@ -150,7 +170,10 @@ def run_experiment(
     started = time.perf_counter()
     result = fit(model, train, val, config, run_dir=runs_dir() / name, resume=resume, progress=progress)
     wall = time.perf_counter() - started
-    val_metrics = evaluate_on(result.model, val, config.tta)[0]["all"] if val is not None else None
+    val_metrics, val_probs = None, None
+    if val is not None:
+        results, _, val_probs = evaluate_on(result.model, val, config.tta)
+        val_metrics = results["all"]
     test_metrics = evaluate_on(result.model, test, config.tta, test_subsets(test))[0] if evaluate_test else None
     if save_checkpoint:
         save_model(save_checkpoint, result.model, config=config.to_dict(), record=name)
@@ -168,6 +191,8 @@ def run_experiment(
         "train_seconds": result.train_seconds,
         "wall_seconds": wall,
         "val": val_metrics,
+        # Each validation image's predicted class, in split order: paired tests (McNemar) between runs.
+        **({"val_predictions": val_probs.argmax(1).tolist()} if val_probs is not None else {}),
         **({"test": test_metrics} if evaluate_test else {}),
         "history": result.history.to_dict(orient="records"),
     }

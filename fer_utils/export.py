@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from .checkpoints import DEFAULT_MODEL, CheckpointError, load_model, model_spec
-from .data import CLASSES, IMAGE_SIZE, to_model_input
+from .data import CLASSES, IMAGE_SIZE
+from .inputs import to_model_input
 from .storage import atomic_write, file_sha256
 
 INPUT, OUTPUT = "faces", "probabilities"
@@ -110,14 +111,3 @@ def quantize_int8(model_path: str | os.PathLike, calibration: np.ndarray, out: s
     finally:
         prepared.unlink(missing_ok=True)
     return out
-
-
-def check_onnx(path: str | os.PathLike, checkpoint: str | os.PathLike | None = None, n: int = 64, seed: int = 0) -> float:
-    """The largest absolute difference between ONNX Runtime's and torch's fp32 probabilities on
-    ``n`` random (48, 48) uint8 faces."""
-    from .evaluate import predict_proba
-    from .inference import OnnxClassifier
-
-    faces = np.random.default_rng(seed).integers(0, 256, (n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-    reference = predict_proba(load_model(checkpoint or DEFAULT_MODEL), faces, precision="fp32")
-    return float(np.abs(OnnxClassifier(path).predict_proba(faces) - reference).max())

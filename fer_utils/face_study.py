@@ -16,16 +16,20 @@ import time
 
 import cv2
 import numpy as np
-from scipy.stats import binomtest
 
 from .detectors import DETECTORS, centerface
 from .faces import align_face, crop_face, detect_faces, eyes
 from .real_photos import evaluate_photos
 from .realtime import PHOTO_DETECTION, VIDEO_DETECTION, EmotionPipeline
 from .scenes import FRAME, backgrounds, evaluate_scenes
+from .stats import accuracy_interval, mcnemar
 from .storage import load_json, records_dir, save_record
 
 RETRAIN_ENV = "FER_RETRAIN"
+# The video setting's search sides tried (longer side of the shrunk frame, pixels), and the end-to-end
+# accuracy on pasted test faces the video setting must keep (the course's real-time target).
+VIDEO_SIDES = (160, 192, 256, 320, 384)
+VIDEO_END_TO_END_TARGET = 0.55
 
 
 def cached(name: str, compute, **settings) -> dict:
@@ -38,12 +42,6 @@ def cached(name: str, compute, **settings) -> dict:
             return record
     save_record(name, {"settings": settings, **compute(**settings)})
     return load_json(path)
-
-
-def interval(successes: int, n: int) -> list[float]:
-    """The 95% Wilson score interval of a proportion (scipy), [low, high]."""
-    ci = binomtest(successes, n).proportion_ci(0.95, method="wilson")
-    return [float(ci.low), float(ci.high)]
 
 
 def fer_eye_positions(images: np.ndarray, enlarge: int = 4, threshold: float = 0.3) -> dict:
@@ -106,13 +104,6 @@ def choose_framing(record: dict) -> str:
     """The framing with the best accuracy averaged over the tilts of a ``compare_framings`` record."""
     accuracy = framing_accuracy(record)
     return max(framings(), key=lambda name: np.mean([by_name[name] for by_name in accuracy.values()]))
-
-
-def mcnemar_from_counts(a_only: int, b_only: int) -> dict:
-    """McNemar's exact test of two classifiers on the same faces, from the faces only a gets right
-    and only b gets right: under 'no difference' each such face is a fair coin (scipy's binomial test)."""
-    p = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
-    return {"a right, b wrong": a_only, "b right, a wrong": b_only, "p": float(p)}
 
 
 def threshold_trade(classifier, images: np.ndarray, labels: np.ndarray, detector: str, thresholds: list[float],
@@ -225,8 +216,39 @@ def compare_detectors(classifier, test_images: np.ndarray, test_labels: np.ndarr
             summary = run.summary()
             n, right = len(run.faces), int(round(summary["end_to_end_accuracy"] * len(run.faces)))
             found = int(run.faces["detected"].sum())
-            result[setting] = {**summary, "end_to_end_interval": interval(right, n),
-                               "detection_interval": interval(found, n),
+            result[setting] = {**summary, "end_to_end_interval": list(accuracy_interval(right, n)),
+                               "detection_interval": list(accuracy_interval(found, n)),
                                "ms_per_640x480_frame": frame_ms(detector, detection["max_side"], repeats)}
         out[detector] = result
     return {"detectors": out}
+
+
+def video_sides(classifier, images: np.ndarray, labels: np.ndarray, sides=VIDEO_SIDES, detector: str | None = None,
+                seed: int = 0, repeats: int = 20) -> dict:
+    """The video setting's trade: for each search side, the share of pasted test faces found and the
+    end-to-end accuracy (95% intervals), the milliseconds to search a 640x480 frame (one thread), and
+    McNemar's test of its per-face correctness against the largest side's (the same faces, paired)."""
+    from .faces import DEFAULT_DETECTOR
+
+    detector = detector or DEFAULT_DETECTOR
+    right = {}
+    out = {}
+    for side in sides:
+        run = evaluate_scenes(classifier, images, labels, detector, seed=seed, max_side=side)
+        right[side] = (run.faces["pred@pipeline"] == run.faces["label"]).to_numpy()
+        n, found = len(run.faces), int(run.faces["detected"].sum())
+        out[side] = {"faces": n, "found": found, "detection_interval": list(accuracy_interval(found, n)),
+                     "end_to_end": int(right[side].sum()),
+                     "end_to_end_interval": list(accuracy_interval(int(right[side].sum()), n)),
+                     "ms_per_640x480_frame": frame_ms(detector, side, repeats)}
+    largest = max(sides)
+    for side in sides:
+        out[side]["versus_largest"] = mcnemar(right[side], right[largest])
+    return {"detector": detector, "sides": {str(side): row for side, row in out.items()}}
+
+
+def choose_video_side(record: dict, target: float = VIDEO_END_TO_END_TARGET) -> int:
+    """The smallest (fastest) search side whose end-to-end accuracy reaches ``target`` (else the largest)."""
+    sides = sorted(record["sides"], key=int)
+    meets = [s for s in sides if record["sides"][s]["end_to_end"] / record["sides"][s]["faces"] >= target]
+    return int(meets[0] if meets else sides[-1])

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoints import DEFAULT_MODEL, load_model
+from .data import IMAGE_SIZE
 from .evaluate import predict_proba
 from .runtime import configure_threads, cpu_threads
 
@@ -87,3 +88,11 @@ def load_classifier(checkpoint: str | os.PathLike | None = None, backend: str = 
     from .export import ensure_onnx
 
     return OnnxClassifier(ensure_onnx(checkpoint or DEFAULT_MODEL), threads)
+
+
+def check_onnx(path: str | os.PathLike, checkpoint: str | os.PathLike | None = None, n: int = 64, seed: int = 0) -> float:
+    """The largest absolute difference between ONNX Runtime's and torch's fp32 probabilities on
+    ``n`` random (48, 48) uint8 faces."""
+    faces = np.random.default_rng(seed).integers(0, 256, (n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    reference = predict_proba(load_model(checkpoint or DEFAULT_MODEL), faces, precision="fp32")
+    return float(np.abs(OnnxClassifier(path).predict_proba(faces) - reference).max())

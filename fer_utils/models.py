@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .data import PIXEL_MEAN, PIXEL_STD
+from .inputs import PIXEL_MEAN, PIXEL_STD
 
 NUM_CLASSES = 7
 INPUT_SHAPE = (1, 48, 48)
@@ -223,7 +223,7 @@ class ONet(nn.Module):
             getattr(self, name).requires_grad_(False)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, 48, 48) normalised gray faces (``data.to_model_input``) -> (B, 256) features."""
+        """(B, 1, 48, 48) normalised gray faces (``inputs.to_model_input``) -> (B, 256) features."""
         x = ((x * PIXEL_STD + PIXEL_MEAN) * 255 - 127.5) / 128  # back to pixels, then MTCNN's scaling
         x = x.expand(-1, 3, -1, -1)
         x = self.pool1(self.prelu1(self.conv1(x)))

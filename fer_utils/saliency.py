@@ -8,7 +8,7 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from .data import to_model_input
+from .inputs import to_model_input
 
 
 def default_target_layer(model: nn.Module) -> nn.Module:

@@ -90,6 +90,57 @@ CPU_BUDGET_MINUTES = 120
 FINAL_NAME = "final_model"
 
 
+# The budget curve at the refit's scale: the chosen family (plain CNN 8, label smoothing 0.1) on the
+# whole fitting split (70% of the training set, 20,096 images) with the deduplicated validation split,
+# at budgets up to the one that fills CPU_BUDGET_MINUTES when refit on all 28,709 images (about 100
+# epochs on a 2-core CPU with native bf16), under notebook 02's weak policy and the strong one ('all':
+# hflip, rotate, shift and erasing) that long schedules are expected to need. The refit keeps the
+# chosen run's epochs: it sees each image as often, with 28,709 / 20,096 = 1.43 times the steps.
+CURVE = dataclasses.replace(SELECTION, data_fraction=1.0)
+CURVE_EPOCHS = (12, 25, 50, 100)
+CURVE_POLICIES = ("hflip+shift", "all")
+
+
+def curve_label(augment: str, epochs: int, seed: int = 0) -> str:
+    """A run's label on the refit-scale budget curve (study "curve"), e.g. 'all, 50 epochs, seed 0'."""
+    return f"{augment}, {epochs} epochs, seed {seed}"
+
+
+def refit_scale_curve(seeds=(0, 1)) -> dict[str, ExperimentConfig]:
+    """Every run of the refit-scale budget curve, cheapest first (so that an interrupted grid has its
+    short budgets); ``python scripts/run_study.py curve --only LABEL`` runs a part of it."""
+    runs = {curve_label(a, e, s): dataclasses.replace(CURVE, augment=a, epochs=e, seed=s)
+            for s in seeds for e in CURVE_EPOCHS for a in CURVE_POLICIES}
+    return dict(sorted(runs.items(), key=lambda item: (item[1].epochs, item[1].seed)))
+
+
+def curve_frame(directory=None):
+    """The refit-scale budget curve's stored runs, one row each (cheapest first): policy, epochs, seed,
+    CPU minutes and validation accuracy."""
+    import pandas as pd
+
+    records = load_study("curve", refit_scale_curve(), directory)
+    rows = [{"run": label, "augment": r["config"]["augment"], "epochs": r["config"]["epochs"], "seed": r["config"]["seed"],
+             "minutes": r["train_seconds"] / 60, "train precision": r["train_precision"],
+             "val accuracy": r["val"]["accuracy"]} for label, r in records.items()]
+    columns = ["run", "augment", "epochs", "seed", "minutes", "train precision", "val accuracy"]
+    return pd.DataFrame(rows, columns=columns).set_index("run")
+
+
+def paired_test(record_a: dict, record_b: dict, labels) -> dict:
+    """McNemar's test between two runs scored on the same validation images (their records'
+    ``val_predictions``, against the split's ``labels``): which images only one of them gets right."""
+    import numpy as np
+
+    from .stats import mcnemar
+
+    labels = np.asarray(labels)
+    a, b = (np.asarray(r["val_predictions"]) for r in (record_a, record_b))
+    if not len(a) == len(b) == len(labels):
+        raise ValueError(f"the runs were scored on different images ({len(a)}, {len(b)} predictions, {len(labels)} labels)")
+    return mcnemar(a == labels, b == labels)
+
+
 # Transfer learning (notebook 06): MTCNN's ONet, pretrained on faces, against the same network
 # from scratch, at the proxy budget with the final model's augmentation and label smoothing,
 # selected and compared on the deduplicated validation split only.

@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 
 from .augment import make_augment
 from .checkpoints import load_state, model_spec, read_checkpoint, save_torch
-from .data import Split, to_model_input
+from .data import Split
 from .evaluate import predict_proba
+from .inputs import to_model_input
 from .models import INPUT_SHAPE
 from .runtime import autocast, default_device, resolve_precision, set_seed
 

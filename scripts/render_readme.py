@@ -10,7 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from fer_utils.experiments import twin_metrics, with_interval
 from fer_utils.paths import PROJECT_ROOT, RESULTS_DIR
+from fer_utils.stats import format_interval
 from fer_utils.storage import load_json
 from fer_utils.studies import (
     CPU_BUDGET_MINUTES,
@@ -30,9 +32,8 @@ from fer_utils.studies import (
 )
 
 README = PROJECT_ROOT / "README.md"
-START, END = "<!-- results:start -->", "<!-- results:end -->"
-SPLITS = [("test", "full test set (7,178)"), ("PrivateTest", "PrivateTest (3,589)"),
-          ("PublicTest", "PublicTest (3,589)"), ("deduplicated", "")]
+SPLITS = [("test", "full test set"), ("PrivateTest", "PrivateTest"), ("PublicTest", "PublicTest"),
+          ("deduplicated", "no exact twin in the training set")]
 
 
 def _load(path: Path):
@@ -41,6 +42,11 @@ def _load(path: Path):
 
 def _pct(x) -> str:
     return f"{x:.2%}" if x is not None else "–"
+
+
+def _interval(m: dict) -> str:
+    """An accuracy with its 95% interval, from a subset's metrics with 'low' and 'high'."""
+    return format_interval(m["accuracy"], m["low"], m["high"], digits=2)
 
 
 def _f(x) -> str:
@@ -64,18 +70,30 @@ def render() -> str:
         f"**{final['train_seconds'] / 60:.0f} minutes on a 2-core CPU**; its recipe, epoch count and test-time "
         f"augmentation (*{final['config']['tta']}*) were chosen on the deduplicated validation split.",
         "",
-        "| test split | accuracy | weighted F1 | previous model | original report: accuracy | weighted F1 |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| test split | images | accuracy [95% interval] | weighted F1 | previous model | original report: accuracy | weighted F1 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for key, label in SPLITS:
         if key not in metrics:
             continue
-        m = metrics[key]
+        m = with_interval(metrics[key])
         ref = original["test"] if key == "test" else {}
         before = previous["metrics"][key]["accuracy"] if previous else None
-        name = f"deduplicated test set ({m['n']:,})" if key == "deduplicated" else label
-        lines.append(f"| {name} | {_pct(m['accuracy'])} | {_f(m['weighted_f1'])} | {_pct(before)} | "
+        lines.append(f"| {label} | {m['n']:,} | {_interval(m)} | {_f(m['weighted_f1'])} | {_pct(before)} | "
                      f"{_pct(ref.get('accuracy'))} | {_f(ref.get('weighted_f1'))} |")
+    twins = twin_metrics(metrics)
+    lines.append(f"| with an exact twin in the training set | {twins['n']:,} | {_interval(twins)} | – | "
+                 f"{_pct(twin_metrics(previous['metrics'])['accuracy']) if previous else '–'} | – | – |")
+    dedup = metrics["deduplicated"]
+    lines += [
+        "",
+        f"The model gets {_pct(twins['accuracy'])} of the {twins['n']} test images that have an exact pixel twin in the "
+        f"training set (notebook 01's audit) right, against {_pct(dedup['accuracy'])} of the other {dedup['n']:,}"
+        + (": it answers them from memory as much as from the face" if twins["low"] > with_interval(dedup)["high"] else "")
+        + f", and disgust's F1 falls from {_f(metrics['test']['f1_disgust'])} to "
+        f"{_f(dedup['f1_disgust'])} without them. The deduplicated row is the honest estimate of accuracy on new faces; "
+        "intervals are 95% Wilson intervals (`fu.stats`).",
+    ]
     recipes, confirmed, curve = recipes_frame(experiments), confirmation_frame(experiments), budget_frame(experiments)
     met = metrics["test"]["accuracy"] >= TARGET["test"] and metrics["PrivateTest"]["accuracy"] >= TARGET["PrivateTest"]
     lines += [
@@ -94,8 +112,8 @@ def render() -> str:
             "",
             f"An earlier record, not shipped as the default: the same code on a GPU ({gpu['environment'].get('cuda_device')}), "
             f"a {gpu['params'] / 1e6:.1f}M-parameter residual CNN for {gpu['epochs_run']} epochs on 70% of the training images "
-            f"in {gpu['train_seconds'] / 60:.1f} minutes: {_pct(gpu['test']['test']['accuracy'])} on the full test set, "
-            f"{_pct(gpu['test']['PrivateTest']['accuracy'])} on PrivateTest (checkpoint `results/final_model_gpu.pt`).",
+            f"in {gpu['train_seconds'] / 60:.1f} minutes: {_interval(with_interval(gpu['test']['test']))} on the full test set, "
+            f"{_interval(with_interval(gpu['test']['PrivateTest']))} on PrivateTest (checkpoint `results/final_model_gpu.pt`).",
         ]
     lines += ["", "![Confusion matrix of the final model](figures/04_confusion_matrix.png)",
               "![Validation accuracy against training epochs for the chosen recipe](figures/04_budget_curve.png)", ""]
@@ -114,17 +132,17 @@ def realtime_lines() -> list[str]:
     ours, haar = detectors[DEFAULT_DETECTOR], detectors["haar"]
     real, photo, video = ours["real_photos"], ours["photo"], ours["video"]
 
-    def with_interval(value: float, ci: list) -> str:
-        return f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]"
+    def pct_interval(value: float, ci: list) -> str:
+        return format_interval(value, *ci, digits=2)
 
     faces = (f"**Faces first** (notebook 05): the default detector, {DEFAULT_DETECTOR}, finds {real['found']} of the "
              f"{real['faces']} faces drawn by hand in the course's real-photo set (the Haar cascade: {haar['real_photos']['found']}), "
              f"with {real['false_faces_on_face_free_photos']} false faces on {real['face_free_photos']} face-free photos "
              f"(Haar: {haar['real_photos']['false_faces_on_face_free_photos']}), and the pipeline names "
              f"{real['clear_named_right']} of its {real['clear_expressions']} clear expressions as a person would. On "
-             f"{photo['faces']:,} test faces pasted into photos it finds {with_interval(photo['detection_rate'], photo['detection_interval'])} "
+             f"{photo['faces']:,} test faces pasted into photos it finds {pct_interval(photo['detection_rate'], photo['detection_interval'])} "
              f"(Haar {_pct(haar['photo']['detection_rate'])}), and the pipeline is right end to end on "
-             f"{with_interval(photo['end_to_end_accuracy'], photo['end_to_end_interval'])}, a missed face counting as an error, "
+             f"{pct_interval(photo['end_to_end_accuracy'], photo['end_to_end_interval'])}, a missed face counting as an error, "
              f"against {_pct(photo['direct_accuracy'])} for FER-2013's own crops of the same faces (95% intervals).")
     ms, targets = bench["latency_ms_per_face"], bench["targets"]
     tracked = bench["pipeline"]["detect every 3rd frame, 320x240, track between"]
@@ -136,10 +154,11 @@ def realtime_lines() -> list[str]:
             f"{targets['ms_per_face']} ms; torch: {ms['torch fp32, batch 1']:.2f} ms)")
     if int8:
         text += (f" and {ms['ONNX Runtime int8, batch 1']:.2f} ms quantized to int8, at a test accuracy of "
-                 f"{_pct(int8['accuracy_int8'])} against {_pct(int8['accuracy_fp32'])} in fp32 (no TTA)")
+                 f"{_interval(with_interval({'accuracy': int8['accuracy_int8'], 'n': int8['n']}))} against "
+                 f"{_interval(with_interval({'accuracy': int8['accuracy_fp32'], 'n': int8['n']}))} in fp32 (no TTA)")
     text += (f". On a 640x480 video with one face, detecting on every frame shrunk to 320x240 (the video setting, which finds "
-             f"{_pct(video['detection_rate'])} of the pasted test faces and is right end to end on "
-             f"{_pct(video['end_to_end_accuracy'])}), the whole pipeline runs at {every['fps']:.0f} frames per second; detecting "
+             f"{pct_interval(video['detection_rate'], video['detection_interval'])} of the pasted test faces and is right end "
+             f"to end on {pct_interval(video['end_to_end_accuracy'], video['end_to_end_interval'])}), the whole pipeline runs at {every['fps']:.0f} frames per second; detecting "
              f"every 3rd frame and tracking in between, at {tracked['fps']:.0f} fps, with at best the same accuracy "
              f"(target: at least {targets['fps']:.0f} fps).")
     return [faces, "", text, ""]
@@ -169,22 +188,46 @@ def transfer_lines() -> list[str]:
             f"{(100 * gain[largest]):+.1f} with all of them.", ""]
 
 
+def timing_lines() -> str:
+    """How long the make targets take from a fresh clone (``scripts/time_build.py``'s record)."""
+    record = _load(RESULTS_DIR / "build_timings.json")
+    if record is None:
+        return "Build times have not been measured yet: `python scripts/time_build.py --busy 1`.\n"
+    machine = record["machine"]
+    steps = ", ".join(f"`make {s['target']}` {s['seconds'] / 60:.0f} minutes"
+                      + (f" (exit status {s['exit_status']})" if s["exit_status"] else "") for s in record["steps"])
+    busy = (f", with {record['busy_processes']} core{'s' if record['busy_processes'] > 1 else ''} kept busy by another process"
+            if record["busy_processes"] else "")
+    note = f" ({record['note']})" if record.get("note") else ""
+    return (f"Measured from a fresh clone on a {machine['usable_cpus']}-core {machine['cpu']} "
+            f"({'native bf16' if machine['native_bf16'] else 'no native bf16'}){busy}{note}, one after the other: {steps}; "
+            f"mean load average {max(s['mean_load_average'] for s in record['steps']):.1f} at most "
+            f"(`scripts/time_build.py`, `results/build_timings.json`). `make report` reuses the stored records: it executes "
+            "the notebooks, it does not retrain (`make studies` and `make final-model` do, in hours).\n")
+
+
+SECTIONS = {"results": render, "timings": timing_lines}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only check that the README is up to date")
     args = parser.parse_args()
     text = README.read_text()
-    if START not in text or END not in text:
-        print(f"README.md lacks the markers {START} and {END}", file=sys.stderr)
-        return 1
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{render()}\n{END}{tail}"
+    new = text
+    for name, section in SECTIONS.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        if start not in new or end not in new:
+            print(f"README.md lacks the markers {start} and {end}", file=sys.stderr)
+            return 1
+        head, rest = new.split(start, 1)
+        _, tail = rest.split(end, 1)
+        new = f"{head}{start}\n{section()}\n{end}{tail}"
     if args.check:
         if new != text:
-            print("README.md's results section is out of date: run `make readme`", file=sys.stderr)
+            print("README.md's rendered sections are out of date: run `make readme`", file=sys.stderr)
             return 1
-        print("README.md's results section matches results/")
+        print("README.md's rendered sections match results/")
         return 0
     README.write_text(new)
     return 0

@@ -4,6 +4,8 @@
     python scripts/run_study.py architectures   # notebook 03: MLP, plain CNNs, residual CNNs, ResNet-18
     python scripts/run_study.py recipes         # final-model candidates, the best confirmed at a longer
                                                 # budget, the budget curve and the TTA choice: validation only
+    python scripts/run_study.py curve           # the chosen family's budget curve at the refit's scale: the
+                                                # whole fitting split, budgets up to two CPU hours, two policies
     python scripts/run_study.py transfer        # notebook 06: ONet pretrained on faces vs from scratch,
                                                 # 3 seeds, and the label-budget curve
     python scripts/run_study.py final           # refits the chosen recipe on all the training images,
@@ -24,6 +26,8 @@ from fer_utils.experiments import split_data
 
 def run(study: str, grid: dict, data, args, started: float, **options) -> None:
     index, count = map(int, args.shard.split("/"))
+    if args.only:
+        grid = {label: config for label, config in grid.items() if any(part in label for part in args.only)}
     for label, config in list(grid.items())[index::count]:
         if args.deadline and time.time() - started > args.deadline:
             print(f"deadline reached; not started: {label}")
@@ -57,9 +61,11 @@ def select_recipe(data, args, started: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("study", choices=["ablation", "architectures", "recipes", "transfer", "final"])
+    parser.add_argument("study", choices=["ablation", "architectures", "recipes", "curve", "transfer", "final"])
     parser.add_argument("--deadline", type=float, default=None, help="start no new run after this many seconds")
     parser.add_argument("--retrain", action="store_true", help="train again even where a record exists")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="run only the runs whose label contains TEXT (repeatable)")
     parser.add_argument("--shard", default="0/1", help="run only runs i, i+n, i+2n, ... given as i/n (parallel workers)")
     args = parser.parse_args()
 
@@ -73,6 +79,7 @@ def main() -> None:
         grid = {
             "ablation": studies.augmentation_ablation,
             "architectures": studies.architecture_comparison,
+            "curve": studies.refit_scale_curve,
             "transfer": lambda: {**studies.transfer_comparison(), **studies.label_budget()},
         }[args.study]()
         run(args.study, grid, data, args, started)

@@ -144,9 +144,13 @@ def test_predict_json_parses_and_whole_skips_detection(env, tmp_path, tiny_model
 
 def test_video_writes_an_annotated_copy_and_a_csv_and_reports_fps(env, tmp_path, tiny_model):
     video = moving_face_video(tmp_path / "clip.mp4", frames=8)
-    out = cli("video", video, "--out", tmp_path / "out.mp4", "--checkpoint", tiny_model, "--quiet", env=env)
+    out = cli("video", video, "--out", tmp_path / "out.mp4", "--checkpoint", tiny_model, "--quiet",
+              "--plot", tmp_path / "timeline.png", env=env)
     assert (tmp_path / "out.mp4").stat().st_size > 0 and "fps" in out.stdout
     assert len((tmp_path / "out.csv").read_text().splitlines()) == 1 + 8
+    assert f"emotions over time: {tmp_path / 'timeline.png'}" in out.stdout
+    with Image.open(tmp_path / "timeline.png") as image:
+        assert image.format == "PNG"
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
     out = cli("video", tmp_path / "broken.mp4", "--checkpoint", tiny_model, env=env, check=False)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "not a video OpenCV can open" in out.stderr

@@ -20,6 +20,11 @@ def test_a_record_holds_config_history_metrics_and_is_reused(synthetic, monkeypa
     assert "test" not in record  # the test set is used once, for the chosen model only
     assert record["train_precision"] == "torch.float32"
     assert record["params"] > 0 and record["flops"] > 0 and record["train_seconds"] > 0
+    # one predicted class per validation image, in split order: what a paired test between runs needs
+    _, val, _ = experiments.split_data(synthetic, tiny_config())
+    predictions = record["val_predictions"]
+    assert len(predictions) == record["n_val"] == len(val) and set(predictions) <= set(range(7))
+    assert record["val"]["accuracy"] == pytest.approx((val.labels == predictions).mean())
 
     def no_training(*args, **kwargs):
         raise AssertionError("a stored record should be reused, not retrained")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import fer_utils as fu
-from fer_utils.export import check_onnx, ensure_onnx, export_onnx, onnx_metadata, onnx_path
-from fer_utils.inference import OnnxClassifier, TorchClassifier, load_classifier
+from fer_utils.export import ensure_onnx, export_onnx, onnx_metadata, onnx_path
+from fer_utils.inference import OnnxClassifier, TorchClassifier, check_onnx, load_classifier
 
 SMALL = {
     "mlp": {"hidden": [64]},

@@ -1,31 +1,14 @@
 """Notebook 05's measurements: intervals and paired tests against their definitions, the record
 cache, the photometric shift, and the package's choices against the records notebook 05 made."""
 
-import math
 
 import numpy as np
 import pytest
-from scipy.stats import binom
 
 import fer_utils as fu
 from fer_utils import face_study
 
 RESULTS = fu.RESULTS_DIR
-
-
-def test_the_interval_is_wilsons_score_interval():
-    for k, n in [(46, 100), (0, 20), (20, 20), (1795, 1800)]:
-        p, z = k / n, 1.959963984540054
-        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-        half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-        assert face_study.interval(k, n) == pytest.approx([centre - half, centre + half], abs=1e-9)
-
-
-def test_mcnemar_is_the_exact_two_sided_binomial_test_on_the_discordant_faces():
-    result = face_study.mcnemar_from_counts(10, 2)
-    assert result["p"] == pytest.approx(2 * binom.cdf(2, 12, 0.5))  # 158 / 4096
-    assert face_study.mcnemar_from_counts(5, 5)["p"] == pytest.approx(1.0)
-    assert face_study.mcnemar_from_counts(0, 0)["p"] == 1.0
 
 
 def test_cached_computes_once_and_again_when_the_settings_change(tmp_path, monkeypatch):
@@ -68,7 +51,7 @@ def test_equalising_flattens_the_histogram():
     assert equalised.min() < 20 and equalised.max() > 235  # stretched over the whole range
 
 
-@pytest.mark.parametrize("name", ["face_framing_eyes", "face_framing", "face_contrast", "detector_comparison",
+@pytest.mark.parametrize("name", ["face_framing_eyes", "face_framing", "face_contrast", "detector_comparison", "face_video_sides",
                                   *(f"face_thresholds_{d}" for d in fu.detectors.DETECTORS)])
 def test_notebook_05_made_its_records(name):
     assert (RESULTS / f"{name}.json").is_file(), f"results/{name}.json is missing: run notebook 05 (make report)"
@@ -86,3 +69,14 @@ def test_the_packages_crop_and_thresholds_are_the_ones_notebook_05_chose():
         trade = fu.load_json(RESULTS / f"face_thresholds_{detector}.json")["trade"]
         assert fu.faces.DEFAULT_MIN_SCORE[detector] == face_study.choose_threshold(trade)
     assert fu.faces.EQUALIZE == face_study.choose_equalize(fu.load_json(RESULTS / "face_contrast.json"))
+    sides = fu.load_json(RESULTS / "face_video_sides.json")
+    assert fu.realtime.VIDEO_DETECTION["max_side"] == face_study.choose_video_side(sides)
+
+
+def test_the_video_side_is_the_smallest_that_keeps_the_target():
+    def record(accuracy):  # side -> end-to-end accuracy on 100 faces
+        return {"sides": {str(s): {"faces": 100, "end_to_end": round(100 * a)} for s, a in accuracy.items()}}
+
+    assert face_study.choose_video_side(record({160: 0.40, 256: 0.54, 320: 0.58, 384: 0.60})) == 320
+    assert face_study.choose_video_side(record({160: 0.56, 320: 0.58})) == 160
+    assert face_study.choose_video_side(record({160: 0.40, 320: 0.50})) == 320  # none reaches it: the largest

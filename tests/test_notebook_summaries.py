@@ -78,11 +78,18 @@ def test_04_summary_states_the_final_model_on_the_test_set():
     m = fu.load_json(RESULTS / "final_model_test.json")["metrics"]
     record = fu.load_json(EXPERIMENTS / f"{studies.FINAL_NAME}.json")
     chosen, _ = studies.choose_final_recipe(EXPERIMENTS)
+    ci = {k: fu.experiments.with_interval(v) for k, v in m.items()}
+    twins = fu.experiments.twin_metrics(m)
+
+    def interval(k):
+        return f"[{ci[k]['low']:.1%}, {ci[k]['high']:.1%}]"
+
     assert_states("04_final_model", [
-        f"{m['test']['accuracy']:.2%} accuracy and weighted F1 {m['test']['weighted_f1']:.4f} on the full test set",
-        f"PrivateTest {m['PrivateTest']['accuracy']:.2%}",
-        f"PublicTest {m['PublicTest']['accuracy']:.2%}",
-        f"({m['deduplicated']['n']:,} images) {m['deduplicated']['accuracy']:.2%}",
+        f"{m['test']['accuracy']:.2%} accuracy {interval('test')} and weighted F1 {m['test']['weighted_f1']:.4f} on the full test set",
+        f"PrivateTest {m['PrivateTest']['accuracy']:.2%} {interval('PrivateTest')}",
+        f"PublicTest {m['PublicTest']['accuracy']:.2%} {interval('PublicTest')}",
+        f"({m['deduplicated']['n']:,} images) {m['deduplicated']['accuracy']:.2%} {interval('deduplicated')}",
+        f"the {twins['n']:,} test images with a twin in training: {twins['accuracy']:.1%}",
         f"*{chosen}*",
         f"{record['epochs_run']} epochs on all {record['n_train']:,}",
     ])

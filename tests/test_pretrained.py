@@ -97,8 +97,8 @@ def test_scratch_onet_maps_faces_to_seven_logits_and_freezing_needs_pretrained_w
 def test_pretrained_onet_knows_a_face_from_noise(onet_weights, real_data):
     """MTCNN's own head, on FER-2013 faces and on noise: the weights are loaded in the right layout."""
     model = build_model("onet", pretrained=True, landmarks=True).eval()
-    faces = fu.data.to_model_input(torch.from_numpy(real_data.test.images[:100]))
-    noise = fu.data.to_model_input(torch.from_numpy(np.random.default_rng(0).integers(0, 256, (100, 48, 48),
+    faces = fu.to_model_input(torch.from_numpy(real_data.test.images[:100]))
+    noise = fu.to_model_input(torch.from_numpy(np.random.default_rng(0).integers(0, 256, (100, 48, 48),
                                                                                         dtype=np.uint8)))
     with torch.no_grad():
         p_face, landmarks = model.mtcnn_outputs(faces)

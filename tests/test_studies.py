@@ -1,3 +1,4 @@
+import dataclasses
 import re
 
 import numpy as np
@@ -48,6 +49,17 @@ def test_grids_cover_what_the_notebooks_compare():
     assert len({(c.epochs, c.data_fraction, c.augment) for c in archs.values()}) == 1  # same budget for all
 
 
+def test_the_refit_scale_curve_runs_the_chosen_family_on_the_whole_fitting_split():
+    curve = studies.refit_scale_curve()
+    assert len(curve) == len(studies.CURVE_EPOCHS) * len(studies.CURVE_POLICIES) * 2
+    assert all(c.data_fraction == 1.0 and c.dedup_val and c.val_fraction == studies.PROXY.val_fraction
+               and c.model == "plain_cnn" and c.model_kwargs == {"depth": 8} for c in curve.values())
+    assert [c.epochs for c in curve.values()] == sorted(c.epochs for c in curve.values())  # cheapest first
+    assert curve[studies.curve_label("all", 50, seed=1)] == dataclasses.replace(
+        studies.CURVE, augment="all", epochs=50, seed=1)
+    assert len({c.key() for c in curve.values()}) == len(curve)
+
+
 def test_final_candidates_carry_the_findings_of_notebooks_02_and_03():
     candidates = studies.final_recipe_candidates()
     assert all(c.dedup_val and c.epochs == studies.PROXY.epochs and c.data_fraction == studies.PROXY.data_fraction
@@ -96,7 +108,7 @@ def _store(study, config, accuracy, directory, label, epochs_run=None):
     fu.save_record(studies.record_name(study, label), {
         "name": studies.record_name(study, label), "config": config.to_dict(), "params": 1,
         "val": {"accuracy": accuracy}, "train_seconds": 60.0 * config.epochs, "device": "cpu",
-        "n_train": 100, "epochs_run": epochs_run or config.epochs}, directory)
+        "n_train": 100, "epochs_run": epochs_run or config.epochs, "train_precision": "torch.bfloat16"}, directory)
 
 
 def test_the_choice_is_made_on_validation_confirmed_at_the_longer_budget(tmp_path, monkeypatch):
@@ -154,3 +166,23 @@ def test_run_grid_in_fast_mode_trains_a_few_tiny_runs(synthetic, monkeypatch):
     assert list(records) == ["seed 0", "seed 1"]
     assert all(r["epochs_run"] == 1 and r["fast_mode"] for r in records.values())
     assert list(studies.run_grid("test", grid, data=synthetic, fast_labels=["seed 2"])) == ["seed 2"]
+
+
+def test_the_curve_frame_and_the_paired_test_read_the_curve_records(tmp_path):
+    curve = studies.refit_scale_curve()
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, 0, 1, 2])
+    right, wrong = labels.copy(), (labels + 1) % 7
+    runs = {studies.curve_label("hflip+shift", 12): (0.60, np.where(np.arange(10) < 6, right, wrong)),
+            studies.curve_label("all", 25): (0.70, np.where(np.arange(10) < 7, right, wrong))}
+    for label, (accuracy, predictions) in runs.items():
+        _store("curve", curve[label], accuracy, tmp_path, label)
+        record = fu.load_json(tmp_path / f"{studies.record_name('curve', label)}.json")
+        fu.save_record(record["name"], {**record, "val_predictions": predictions.tolist()}, tmp_path)
+    frame = studies.curve_frame(tmp_path)
+    assert list(frame.index) == list(runs) and frame["epochs"].tolist() == [12, 25]
+    assert frame["val accuracy"].tolist() == [0.60, 0.70]
+    a, b = (fu.load_json(tmp_path / f"{studies.record_name('curve', label)}.json") for label in runs)
+    test = studies.paired_test(b, a, labels)
+    assert (test["a_only"], test["b_only"]) == (1, 0) and test["p_value"] == 1.0  # one image apart: no evidence
+    with pytest.raises(ValueError, match="different images"):
+        studies.paired_test(a, b, labels[:-1])

@@ -1,0 +1,170 @@
+// The browser's half of fer_utils.camera.CameraWidget (an anywidget ES module): the camera, the frames
+// sent to the kernel, the boxes and probabilities drawn over the live image. See camera.py.
+
+const CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"];
+const COLOURS = ["#e6194b", "#3cb44b", "#911eb4", "#ffe119", "#a9a9a9", "#4363d8", "#f58231"];
+const REPLY_TIMEOUT_MS = 10000; // a reply that never comes (the kernel restarted) stops blocking the next frame
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text) node.textContent = text;
+  return node;
+}
+
+function render({ model, el }) {
+  const root = element("div", "fer-camera");
+  const bar = element("div", "fer-camera-bar");
+  const toggle = element("button", "fer-camera-toggle", "Start camera");
+  const snap = element("button", "fer-camera-snapshot", "Snapshot");
+  const status = element("span", "fer-camera-status", "camera off");
+  const note = element("span", "fer-camera-note"); // what a click did (a snapshot saved), beside the live status
+  snap.disabled = true;
+  bar.append(toggle, snap, status, note);
+  const video = element("video", "fer-camera-video");
+  video.muted = true;
+  video.playsInline = true;
+  const canvas = element("canvas", "fer-camera-view");
+  canvas.width = 640;
+  canvas.height = 480;
+  root.append(bar, canvas);
+  el.append(root);
+  root.dataset.camera = "off";
+
+  const view = canvas.getContext("2d");
+  const small = document.createElement("canvas");
+  let stream = null, raf = null, waiting = false, sentAt = 0, lastSent = 0, frameId = 0;
+  let faces = [], scale = 1, fps = 0, latency = 0, kernelMs = 0, results = [];
+
+  function say(text) {
+    status.textContent = text;
+    model.set("status", text);
+    model.save_changes();
+  }
+
+  async function start() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      say("no camera: this browser gives no camera to this page (it needs https or localhost)");
+      return;
+    }
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+    } catch (err) {
+      const why = err && err.name === "NotAllowedError" ? "permission denied" : (err && (err.message || err.name)) || "unavailable";
+      say(`no camera: ${why}`);
+      return;
+    }
+    video.srcObject = stream;
+    await video.play();
+    canvas.width = video.videoWidth || 640;
+    canvas.height = video.videoHeight || 480;
+    model.send({ type: "reset" });
+    faces = [];
+    fps = 0;
+    results = [];
+    toggle.textContent = "Stop camera";
+    snap.disabled = false;
+    root.dataset.camera = "on";
+    model.set("running", true);
+    say("camera on, waiting for the first frame's answer");
+    raf = requestAnimationFrame(loop);
+  }
+
+  function stop() {
+    if (raf !== null) cancelAnimationFrame(raf);
+    raf = null;
+    if (stream) {
+      const tracks = stream.getTracks();
+      tracks.forEach((track) => track.stop());
+      root.dataset.released = String(tracks.every((track) => track.readyState === "ended"));
+    }
+    stream = null;
+    video.srcObject = null;
+    waiting = false;
+    faces = [];
+    toggle.textContent = "Start camera";
+    snap.disabled = true;
+    root.dataset.camera = "off";
+    model.set("running", false);
+    say("camera off");
+  }
+
+  function sendFrame(now) {
+    const width = model.get("frame_width");
+    small.width = width;
+    small.height = Math.round((width * video.videoHeight) / video.videoWidth);
+    small.getContext("2d").drawImage(video, 0, 0, small.width, small.height);
+    scale = canvas.width / small.width;
+    waiting = true;
+    sentAt = now;
+    lastSent = now;
+    const id = ++frameId;
+    small.toBlob(async (blob) => {
+      if (!blob || !stream) { waiting = false; return; }
+      model.send({ type: "frame", id }, undefined, [await blob.arrayBuffer()]);
+    }, "image/jpeg", 0.85);
+  }
+
+  function draw() {
+    view.drawImage(video, 0, 0, canvas.width, canvas.height);
+    view.lineWidth = 3;
+    view.font = "15px sans-serif";
+    for (const face of faces) {
+      const [x, y, w, h] = face.box.map((v) => v * scale);
+      const colour = COLOURS[CLASSES.indexOf(face.emotion)];
+      view.strokeStyle = colour;
+      view.strokeRect(x, y, w, h);
+      const p = face.probabilities[face.emotion];
+      view.fillStyle = colour;
+      view.fillRect(x, y - 20, Math.max(60, view.measureText(`${face.emotion} ${Math.round(100 * p)}%`).width + 8), 20);
+      view.fillStyle = "#000";
+      view.fillText(`${face.emotion} ${Math.round(100 * p)}%`, x + 4, y - 5);
+      // one bar per emotion under the box: the smoothed probabilities
+      CLASSES.forEach((c, k) => {
+        view.fillStyle = COLOURS[k];
+        view.fillRect(x, y + h + 4 + 9 * k, w * face.probabilities[c], 7);
+      });
+    }
+  }
+
+  function loop(now) {
+    if (!stream) return;
+    draw();
+    const interval = 1000 / model.get("max_fps");
+    if (waiting && now - sentAt > REPLY_TIMEOUT_MS) waiting = false;
+    if (!waiting && now - lastSent >= interval && video.readyState >= 2) sendFrame(now);
+    raf = requestAnimationFrame(loop);
+  }
+
+  model.on("msg:custom", (msg) => {
+    if (msg.type === "result" || msg.type === "dropped" || msg.type === "bad frame") {
+      if (msg.id !== frameId) return; // an answer to a frame of an earlier session
+      waiting = false;
+    }
+    if (msg.type === "result" && stream) {
+      const now = performance.now();
+      faces = msg.faces;
+      latency = now - sentAt;
+      kernelMs = msg.kernel_ms;
+      results.push(now); // the frame rate over the last ten answers
+      if (results.length > 10) results.shift();
+      fps = results.length > 1 ? (1000 * (results.length - 1)) / (now - results[0]) : 0;
+      const names = faces.map((f) => f.emotion).join(", ") || "no face";
+      status.textContent = `${fps.toFixed(1)} fps, ${Math.round(latency)} ms round trip (kernel ${Math.round(kernelMs)} ms): ${names}`;
+      root.dataset.faces = JSON.stringify(faces.map((f) => f.emotion));
+      root.dataset.fps = fps.toFixed(2);
+    } else if (msg.type === "saved") {
+      note.textContent = `snapshot saved: ${msg.path}`;
+    } else if (msg.type === "error") {
+      note.textContent = `error: ${msg.message}`;
+    }
+  });
+
+  toggle.addEventListener("click", () => (stream ? stop() : start()));
+  snap.addEventListener("click", () => {
+    canvas.toBlob(async (blob) => model.send({ type: "snapshot" }, undefined, [await blob.arrayBuffer()]), "image/png");
+  });
+  return () => stop(); // the view is removed (cell cleared, notebook closed): release the camera
+}
+
+export default { render };

@@ -1,0 +1,159 @@
+"""Try it on your own face, in the notebook: a webcam widget that runs in the browser.
+
+``python -m fer_utils webcam`` opens a camera of the machine that runs Python; on JupyterHub, a lab
+server or a cloud notebook that machine has none: the camera is in the browser. ``CameraWidget``
+(built on anywidget) asks the browser for the camera (``getUserMedia``), sends downscaled JPEG
+frames to the kernel, at most ``max_fps`` a second and only one at a time (a frame taken while the
+kernel is busy is dropped, never queued), runs them through the same ``EmotionPipeline`` as
+``predict`` and ``video`` (detection every few frames, tracking in between), and draws each face's
+box, top emotion and smoothed probabilities over the live image, with the measured frame rate and
+round-trip time. Stopping, or closing the widget, releases the camera.
+
+The kernel's side of the conversation is ``FrameProtocol``, plain Python, tested without a browser:
+
+* browser -> kernel ``{"type": "frame", "id": n}`` with the JPEG bytes as the message's buffer;
+  the reply is ``{"type": "result", "id": n, "faces": [...], "kernel_ms": t}``, or
+  ``{"type": "dropped", "id": n}`` when it arrives sooner than ``1 / max_fps`` after the last frame
+  processed, or ``{"type": "bad frame", "id": n}`` when the bytes do not decode (counted, ignored);
+* browser -> kernel ``{"type": "snapshot"}`` with a PNG of the annotated view: saved, and answered
+  ``{"type": "saved", "path": ...}``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anywidget
+import cv2
+import numpy as np
+import traitlets
+
+from .data import CLASSES
+from .scenes import iou
+from .storage import atomic_write
+
+MAX_FPS = 10.0
+FRAME_WIDTH = 320  # the browser shrinks each frame to this width before sending it
+SMOOTHING = 0.6  # weight of the previous smoothed probabilities of the same face (0: no smoothing)
+MATCH_IOU = 0.3  # a face is the same face as in the last frame when their boxes overlap this much
+
+
+def decode_jpeg(data: bytes | memoryview) -> np.ndarray | None:
+    """An (H, W, 3) RGB uint8 image from JPEG (or PNG) bytes; None when they are not an image."""
+    array = np.frombuffer(bytes(data), np.uint8)
+    if array.size == 0:
+        return None
+    bgr = cv2.imdecode(array, cv2.IMREAD_COLOR)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+@dataclass
+class Smoother:
+    """Exponential smoothing of each face's probabilities across frames, faces matched by box overlap."""
+
+    weight: float = SMOOTHING
+    previous: list[tuple[tuple[int, int, int, int], np.ndarray]] = field(default_factory=list)
+
+    def __call__(self, faces) -> list[np.ndarray]:
+        """The smoothed (7,) probabilities of each of ``faces`` (``FacePrediction``s of one frame)."""
+        out = []
+        for face in faces:
+            overlaps = [iou(face.box, box) for box, _ in self.previous]
+            best = int(np.argmax(overlaps)) if overlaps else -1
+            if best >= 0 and overlaps[best] >= MATCH_IOU:
+                out.append(self.weight * self.previous[best][1] + (1 - self.weight) * face.probabilities)
+            else:
+                out.append(np.asarray(face.probabilities, float))
+        self.previous = [(face.box, p) for face, p in zip(faces, out, strict=True)]
+        return out
+
+
+class FrameProtocol:
+    """The kernel's half of the camera widget: messages in, replies out (see the module docstring)."""
+
+    def __init__(self, pipeline, max_fps: float = MAX_FPS, snapshot_dir: str | Path = ".", clock=time.monotonic):
+        self.pipeline, self.max_fps, self.snapshot_dir, self.clock = pipeline, max_fps, Path(snapshot_dir), clock
+        self.smoother = Smoother()
+        self.processed = self.dropped = self.bad = 0
+        self.last = None
+
+    def reset(self) -> None:
+        """Forget the faces of the last frames (a new camera session)."""
+        self.pipeline.reset()
+        self.smoother = Smoother()
+        self.last = None
+
+    def handle(self, content: dict, buffers: list) -> dict | None:
+        kind = content.get("type")
+        if kind == "frame":
+            return self.frame(content.get("id"), buffers[0] if buffers else b"")
+        if kind == "snapshot":
+            return self.snapshot(buffers[0] if buffers else b"")
+        if kind == "reset":
+            self.reset()
+            return None
+        return {"type": "error", "message": f"unknown message type {kind!r}"}
+
+    def frame(self, frame_id, data) -> dict:
+        now = self.clock()
+        if self.last is not None and now - self.last < 1 / self.max_fps:
+            self.dropped += 1
+            return {"type": "dropped", "id": frame_id}
+        image = decode_jpeg(data)
+        if image is None:
+            self.bad += 1
+            return {"type": "bad frame", "id": frame_id, "bad_frames": self.bad}
+        self.last = now
+        began = time.perf_counter()
+        faces = self.pipeline.frame(image)
+        smoothed = self.smoother(faces)
+        self.processed += 1
+        return {"type": "result", "id": frame_id, "width": int(image.shape[1]), "height": int(image.shape[0]),
+                "kernel_ms": 1000 * (time.perf_counter() - began), "bad_frames": self.bad,
+                "faces": [{"box": [int(v) for v in face.box], "emotion": CLASSES[int(np.argmax(p))],
+                           "probabilities": {c: round(float(v), 4) for c, v in zip(CLASSES, p, strict=True)}}
+                          for face, p in zip(faces, smoothed, strict=True)]}
+
+    def snapshot(self, data) -> dict:
+        if decode_jpeg(data) is None:
+            return {"type": "error", "message": "the snapshot is not an image"}
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        path = atomic_write(self.snapshot_dir / f"camera-snapshot-{stamp}.png", lambda f: f.write(bytes(data)))
+        return {"type": "saved", "path": str(path)}
+
+
+class CameraWidget(anywidget.AnyWidget):
+    """The camera widget (see the module docstring). Traits: ``max_fps`` (frames sent a second, at
+    most), ``frame_width`` (pixels, the width frames are shrunk to), ``running`` and ``status`` (the
+    browser's one-line state: camera on, off, or why there is none)."""
+
+    _esm = Path(__file__).with_name("camera.js")
+    _css = """
+    .fer-camera { font-family: sans-serif; font-size: 13px; }
+    .fer-camera-bar { display: flex; gap: 8px; align-items: center; margin-bottom: 6px; }
+    .fer-camera-note { color: #666; }
+    .fer-camera-view { max-width: 100%; background: #222; }
+    """
+    max_fps = traitlets.Float(MAX_FPS).tag(sync=True)
+    frame_width = traitlets.Int(FRAME_WIDTH).tag(sync=True)
+    running = traitlets.Bool(False).tag(sync=True)
+    status = traitlets.Unicode("camera off").tag(sync=True)
+
+    def __init__(self, pipeline=None, snapshot_dir: str | Path = ".", **kwargs):
+        super().__init__(**kwargs)
+        if pipeline is None:
+            from .inference import load_classifier
+            from .realtime import EmotionPipeline
+
+            pipeline = EmotionPipeline(load_classifier(), detect_every=3)
+        self.protocol = FrameProtocol(pipeline, self.max_fps, snapshot_dir)
+        self.observe(lambda change: setattr(self.protocol, "max_fps", change["new"]), names="max_fps")
+        self.on_msg(self._on_message)
+
+    def _on_message(self, _widget, content, buffers) -> None:
+        reply = self.protocol.handle(content, buffers)
+        if reply is not None:
+            self.send(reply)

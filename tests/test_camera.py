@@ -1,0 +1,125 @@
+"""The camera widget's kernel side: the frame protocol (decode, bad frames, rate limit, smoothing,
+snapshots) and the widget's message routing. The browser side is tested in test_camera_browser.py."""
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as samples
+
+import fer_utils as fu
+from fer_utils import camera
+from fer_utils.realtime import FacePrediction
+
+HAPPY = np.eye(7)[fu.CLASSES.index("happy")]
+SAD = np.eye(7)[fu.CLASSES.index("sad")]
+
+
+def jpeg(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
+
+
+class FakePipeline:
+    """Returns one face with the probabilities queued in ``answers``, one per frame."""
+
+    def __init__(self, *answers, box=(10, 10, 50, 50)):
+        self.answers, self.box, self.frames, self.resets = list(answers), box, [], 0
+
+    def frame(self, image):
+        self.frames.append(image.shape)
+        return [FacePrediction(self.box, 0.9, self.answers.pop(0))]
+
+    def reset(self):
+        self.resets += 1
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_frames_decode_and_bad_bytes_are_none():
+    image = samples.astronaut()[:240, :320]
+    decoded = camera.decode_jpeg(jpeg(image))
+    assert decoded.shape == image.shape and np.abs(decoded.astype(int) - image).mean() < 8  # JPEG is lossy
+    assert camera.decode_jpeg(b"not an image") is None and camera.decode_jpeg(b"") is None
+
+
+def test_a_frame_gets_its_faces_and_bad_frames_are_counted_and_skipped():
+    clock = Clock()
+    protocol = camera.FrameProtocol(FakePipeline(HAPPY), max_fps=10, clock=clock)
+    bad = protocol.handle({"type": "frame", "id": 1}, [b"\x00" * 50])
+    assert bad == {"type": "bad frame", "id": 1, "bad_frames": 1}
+    reply = protocol.handle({"type": "frame", "id": 2}, [jpeg(samples.astronaut()[:240, :320])])
+    assert reply["type"] == "result" and reply["id"] == 2 and (reply["width"], reply["height"]) == (320, 240)
+    assert reply["bad_frames"] == 1 and reply["kernel_ms"] >= 0
+    (face,) = reply["faces"]
+    assert face["box"] == [10, 10, 50, 50] and face["emotion"] == "happy"
+    assert face["probabilities"]["happy"] == 1.0 and set(face["probabilities"]) == set(fu.CLASSES)
+    assert protocol.handle({"type": "frame", "id": 3}, [])["type"] == "dropped"  # too soon after frame 2
+    assert (protocol.processed, protocol.bad, protocol.dropped) == (1, 1, 1)
+
+
+def test_frames_faster_than_max_fps_are_dropped_not_queued():
+    clock = Clock()
+    pipeline = FakePipeline(HAPPY, HAPPY, HAPPY)
+    protocol = camera.FrameProtocol(pipeline, max_fps=10, clock=clock)
+    frame = jpeg(np.full((48, 64, 3), 128, np.uint8))
+    kinds = []
+    for t in (0.0, 0.05, 0.09, 0.1, 0.15, 0.21):
+        clock.now = t
+        kinds.append(protocol.handle({"type": "frame", "id": t}, [frame])["type"])
+    assert kinds == ["result", "dropped", "dropped", "result", "dropped", "result"]
+    assert len(pipeline.frames) == 3  # the dropped frames never reached the pipeline
+
+
+def test_probabilities_are_smoothed_for_the_same_face_only():
+    clock = Clock()
+    protocol = camera.FrameProtocol(FakePipeline(HAPPY, SAD, SAD), max_fps=1000, clock=clock)
+    frame = jpeg(np.full((48, 64, 3), 128, np.uint8))
+    results = []
+    for t in (0.0, 1.0):
+        clock.now = t
+        results.append(protocol.handle({"type": "frame", "id": t}, [frame])["faces"][0]["probabilities"])
+    w = camera.SMOOTHING
+    assert results[1]["happy"] == pytest.approx(w) and results[1]["sad"] == pytest.approx(1 - w)
+    protocol.pipeline.box = (400, 300, 50, 50)  # somewhere else: another face, not smoothed with the first
+    clock.now = 2.0
+    assert protocol.handle({"type": "frame", "id": 2}, [frame])["faces"][0]["probabilities"]["sad"] == 1.0
+    protocol.handle({"type": "reset"}, [])
+    assert protocol.pipeline.resets == 1 and protocol.smoother.previous == []
+
+
+def test_snapshots_are_saved_and_unknown_messages_answered(tmp_path):
+    protocol = camera.FrameProtocol(FakePipeline(), snapshot_dir=tmp_path)
+    ok, png = cv2.imencode(".png", np.zeros((20, 30, 3), np.uint8))
+    reply = protocol.handle({"type": "snapshot"}, [png.tobytes()])
+    assert reply["type"] == "saved"
+    with Image.open(reply["path"]) as image:
+        assert image.size == (30, 20)
+    assert protocol.handle({"type": "snapshot"}, [b"junk"])["type"] == "error"
+    assert "unknown message" in protocol.handle({"type": "what"}, [])["message"]
+
+
+def test_the_widget_answers_each_message_through_the_protocol(monkeypatch):
+    widget = camera.CameraWidget(pipeline=FakePipeline(HAPPY), max_fps=5)
+    sent = []
+    monkeypatch.setattr(widget, "send", lambda content, buffers=None: sent.append(content))
+    widget._on_message(widget, {"type": "frame", "id": 7}, [jpeg(np.full((48, 64, 3), 90, np.uint8))])
+    assert sent[0]["type"] == "result" and sent[0]["faces"][0]["emotion"] == "happy"
+    widget.max_fps = 2.5
+    assert widget.protocol.max_fps == 2.5
+    assert widget.status == "camera off" and not widget.running
+
+
+@pytest.mark.realdata
+def test_the_real_pipeline_names_the_astronauts_smile():
+    protocol = camera.FrameProtocol(fu.realtime.EmotionPipeline(fu.load_classifier()), max_fps=1000)
+    frame = cv2.resize(samples.astronaut(), (320, 320))
+    reply = protocol.handle({"type": "frame", "id": 1}, [jpeg(frame)])
+    assert [f["emotion"] for f in reply["faces"]] == ["happy"]

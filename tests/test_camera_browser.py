@@ -1,0 +1,167 @@
+"""Notebook 05's camera section in a real browser: JupyterLab and headless Chromium with a fake camera that
+plays a video made here from a photo of a smiling face (``tests/lab.py`` has the server and the waits).
+
+With the camera: the widget starts, names the face *happy* with a frame rate, saves a snapshot and stops,
+the camera released, with no error in the browser's console or the kernel's log. With permission denied:
+one line says so, and no cell fails. Screenshots go to test-artifacts/camera/.
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import nbformat
+import numpy as np
+import pytest
+from skimage import data as samples
+
+from .lab import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PAGE_TIMEOUT_S,
+    ROOT,
+    SERVER_TIMEOUT_S,
+    UI_TIMEOUT_S,
+    Steps,
+    cleared_copy,
+    jupyterlab,
+    open_notebook,
+    record_failure,
+    require_browser,
+    run_all_cells,
+    wait_until,
+)
+
+NOTEBOOK = ROOT / "notebooks" / "05_from_photo_to_real_time.ipynb"
+SECTION = "## 8. Try it on yourself"
+ARTIFACTS = ROOT / "test-artifacts" / "camera"
+RUN_TIMEOUT_S = 900  # the setup cell and the camera section, fast mode, on a busy machine
+TEST_TIMEOUT_S = SERVER_TIMEOUT_S + 2 * PAGE_TIMEOUT_S + RUN_TIMEOUT_S + 3 * UI_TIMEOUT_S + 300
+FAKE_CAMERA = ["--use-fake-device-for-media-stream"]
+
+
+def camera_section() -> nbformat.NotebookNode:
+    """Notebook 05's Setup cell and its camera section, as a notebook of their own."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    starts = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith(SECTION)]
+    assert starts, f"notebook 05 has no section {SECTION!r}"
+    end = next(i for i in range(starts[0] + 1, len(nb.cells))
+               if nb.cells[i].cell_type == "markdown" and nb.cells[i].source.startswith("## "))
+    setup = next(c for c in nb.cells if c.cell_type == "code" and "import fer_utils as fu" in c.source)
+    nb.cells = [setup, *nb.cells[starts[0]:end]]
+    return nb
+
+
+def smiling_video(path, frames: int = 10):
+    """A 640x480 Y4M video (what Chromium's fake camera plays) of scikit-image's smiling astronaut."""
+    frame = np.full((480, 640, 3), 40, np.uint8)
+    frame[:, 80:560] = cv2.resize(samples.astronaut(), (480, 480), interpolation=cv2.INTER_AREA)
+    yuv = cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), cv2.COLOR_BGR2YUV_I420)  # Y, then U, then V planes
+    with open(path, "wb") as f:
+        f.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for _ in range(frames):
+            f.write(b"FRAME\n" + yuv.tobytes())
+    return path
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server on notebook 05's camera section (camera.ipynb), in fast mode; yields (url, token)."""
+    require_browser()
+    root = tmp_path / "lab"
+    root.mkdir()
+    cleared_copy(camera_section(), root / "camera.ipynb")
+    with jupyterlab(tmp_path, root) as server:
+        yield server
+
+
+def _browser_session(tmp_path, url, token, args, name, check):
+    """Chromium with ``args``: camera.ipynb run to the end, then ``check(page, step)``; fails with a record."""
+    from playwright.sync_api import expect, sync_playwright
+
+    artifacts = ARTIFACTS / name
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for old in artifacts.glob("*"):
+        old.unlink()
+    console_errors: list[str] = []
+    step, page = Steps(), None
+    expect.set_options(timeout=UI_TIMEOUT_S * 1000)
+    with sync_playwright() as p:
+        step("Chromium starts")
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / f"profile-{name}"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS + args, viewport={"width": 1200, "height": 1000}, timeout=PAGE_TIMEOUT_S * 1000)
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(UI_TIMEOUT_S * 1000)
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: console_errors.append(f"page error: {e}"))
+            step("JupyterLab loads camera.ipynb and its kernel connects")
+            open_notebook(page, url, token, "camera.ipynb")
+            step(f"the setup and the camera section run (deadline {RUN_TIMEOUT_S} s)")
+            run_all_cells(page, RUN_TIMEOUT_S)
+            step("the camera widget shows")
+            widget = page.locator(".fer-camera")
+            expect(widget).to_be_visible()
+            expect(page.locator(".fer-camera-status")).to_have_text("camera off")
+            check(page, widget, step, artifacts)
+            step("done")
+        except BaseException as err:
+            record_failure(err, step, page, console_errors, tmp_path, artifacts)
+            raise
+        finally:
+            (artifacts / "steps.txt").write_text(step.text() + "\n")
+            context.close()
+    assert console_errors == [], f"browser console errors: {console_errors}"
+    log = (tmp_path / "lab.log").read_text()
+    assert "Traceback" not in log, f"the kernel or the server logged a traceback: {log[-3000:]}"
+
+
+@pytest.mark.timeout(TEST_TIMEOUT_S)
+def test_the_camera_widget_names_a_smile_from_a_fake_camera(lab, tmp_path):
+    url, token = lab
+    video = smiling_video(tmp_path / "smile.y4m")
+
+    def check(page, widget, step, artifacts):
+        from playwright.sync_api import expect
+
+        step("start: the browser's camera gives frames, the kernel names the face")
+        page.locator(".fer-camera-toggle").click()
+        wait_until(lambda: widget.get_attribute("data-camera") == "on",
+                   what=lambda: f"(status: {page.locator('.fer-camera-status').inner_text()})")
+        wait_until(lambda: "happy" in json.loads(widget.get_attribute("data-faces") or "[]")
+                   and float(widget.get_attribute("data-fps") or 0) > 0,
+                   what=lambda: f"(status: {page.locator('.fer-camera-status').inner_text()})")
+        status = page.locator(".fer-camera-status").inner_text()
+        assert "fps" in status and "ms round trip" in status and "happy" in status, status
+        widget.screenshot(path=artifacts / "1_happy.png")
+        step("snapshot: the annotated view saved by the kernel")
+        page.locator(".fer-camera-snapshot").click()
+        expect(page.locator(".fer-camera-note")).to_contain_text("snapshot saved")
+        saved = list((tmp_path / "lab").glob("camera-snapshot-*.png"))
+        assert len(saved) == 1 and saved[0].stat().st_size > 1000
+        step("stop: the camera is released")
+        page.locator(".fer-camera-toggle").click()
+        wait_until(lambda: widget.get_attribute("data-camera") == "off")
+        assert widget.get_attribute("data-released") == "true"
+        expect(page.locator(".fer-camera-status")).to_have_text("camera off")
+
+    _browser_session(tmp_path, url, token, FAKE_CAMERA + ["--use-fake-ui-for-media-stream",
+                                                          f"--use-file-for-fake-video-capture={video}"], "granted", check)
+
+
+@pytest.mark.timeout(TEST_TIMEOUT_S)
+def test_a_denied_camera_is_one_line_not_a_traceback(lab, tmp_path):
+    url, token = lab
+
+    def check(page, widget, step, artifacts):
+        from playwright.sync_api import expect
+
+        step("start, with the camera permission denied")
+        page.locator(".fer-camera-toggle").click()
+        expect(page.locator(".fer-camera-status")).to_have_text("no camera: permission denied")
+        assert widget.get_attribute("data-camera") == "off"
+        widget.screenshot(path=artifacts / "1_denied.png")
+
+    _browser_session(tmp_path, url, token, FAKE_CAMERA + ["--deny-permission-prompts"], "denied", check)
