@@ -341,6 +341,18 @@ def run_grid(study: str, grid: dict[str, ExperimentConfig], data=None, fast_labe
             for label, config in items}
 
 
+def seed_sd(directory=None) -> float:
+    """One run's seed-to-seed standard deviation of validation accuracy: notebook 02's ablation (three
+    seeds per policy), the standard deviation of each policy averaged over the policies."""
+    import numpy as np
+
+    records = load_study("ablation", augmentation_ablation(), directory)
+    by_policy: dict[str, list[float]] = {}
+    for r in records.values():
+        by_policy.setdefault(r["config"]["augment"], []).append(r["val"]["accuracy"])
+    return float(np.mean([np.std(v, ddof=1) for v in by_policy.values() if len(v) > 1]))
+
+
 def compare_to_baseline(frame, group: str, value: str, baseline: str, alpha: float = 0.05):
     """Mean and standard deviation of ``value`` per ``group`` across seeds, the difference from
     ``baseline``'s mean, and Welch's t-test of that difference (is it beyond seed-to-seed noise?)."""
