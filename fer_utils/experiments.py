@@ -72,17 +72,30 @@ class ExperimentConfig(TrainConfig):
         return dataclasses.replace(self, epochs=1, data_fraction=min(self.data_fraction, FAST_FRACTION))
 
 
+def _fit_and_validation(data: FER2013, config: ExperimentConfig) -> tuple[Split, Split | None]:
+    if config.val_fraction == 0:
+        return data.train, None
+    train, val = train_val_split(data.train, config.val_fraction, seed=0)
+    if config.dedup_val:
+        val = val.subset(~has_exact_twin(val.images, train.images))
+    return train, val
+
+
+def full_validation(data: FER2013, config: ExperimentConfig) -> Split:
+    """A config's whole validation split, also in fast mode: the images its records' ``val_predictions``
+    score (a record made in full mode), e.g. for McNemar's test between two runs."""
+    _, val = _fit_and_validation(data, config)
+    if val is None:
+        raise ValueError("this config has no validation split (val_fraction=0)")
+    return val
+
+
 def split_data(data: FER2013, config: ExperimentConfig) -> tuple[Split, Split | None, Split]:
     """(train, val, test) for a config; val is None with ``val_fraction=0`` (train on everything).
 
     In fast mode every split is a small stratified subset.
     """
-    if config.val_fraction == 0:
-        train, val = data.train, None
-    else:
-        train, val = train_val_split(data.train, config.val_fraction, seed=0)
-        if config.dedup_val:
-            val = val.subset(~has_exact_twin(val.images, train.images))
+    train, val = _fit_and_validation(data, config)
     train = stratified_subset(train, config.data_fraction, seed=config.seed)
     test = data.test
     if fast_mode():

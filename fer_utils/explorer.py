@@ -1,4 +1,4 @@
-"""The misclassification explorer of notebook 04: the selection logic, the static galleries, and
+"""The misclassification explorer of notebook 05: the selection logic, the static galleries, and
 its ipywidgets UI.
 
 The logic (``select``, ``audit_mask``, ``page_of``, ``page_status``, ``most_confused_pairs``,

@@ -1,4 +1,4 @@
-"""Notebook 05's measurements of the pipeline in front of the classifier: where FER-2013's faces
+"""Notebook 06's measurements of the pipeline in front of the classifier: where FER-2013's faces
 have their eyes, which crop matches them, which score threshold each detector needs, whether to
 equalise contrast, and how the three detectors compare on real photos, pasted test faces and
 face-free images.
@@ -70,7 +70,7 @@ def fer_eye_positions(images: np.ndarray, enlarge: int = 4, threshold: float = 0
 
 
 def framings(margins=(0.0, 0.05, 0.1)) -> dict:
-    """The crops compared in notebook 05: the square around the box, the same turned so that the
+    """The crops compared in notebook 06: the square around the box, the same turned so that the
     eyes are level, and the square framed by the eyes."""
     out = {}
     for m in margins:

@@ -4,7 +4,7 @@ Detection is one of ``fer_utils.detectors``' three (CenterFace by default; MTCNN
 cascade, the baseline), each with weights that ship inside a package of the registry. A face with
 eye landmarks is cropped *aligned*: turned so that its eyes are level and scaled by the distance
 between them, framed as FER-2013's faces are (eye positions measured on its training faces, in
-notebook 05). A face without landmarks (Haar) is cut out square with a margin around its box. Both
+notebook 06). A face without landmarks (Haar) is cut out square with a margin around its box. Both
 give a (48, 48) grayscale crop.
 """
 
@@ -25,27 +25,27 @@ from .detectors import DETECTORS, run_detector, to_gray
 DEFAULT_DETECTOR = "centerface"
 # Border added on every side of the detector's box, as a fraction of its side, for crops without
 # landmarks. FER-2013's crops are about as tight as the Haar cascade's box; this margin classified
-# training faces best (notebook 05).
+# training faces best (notebook 06).
 DEFAULT_MARGIN = 0.05
 # Where FER-2013's training faces have their eyes, as fractions of the crop's side: the distance
-# between the eyes, and the height of the point between them (medians, notebook 05, section 3).
+# between the eyes, and the height of the point between them (medians, notebook 06, section 3).
 EYE_DISTANCE = 0.37
 EYE_HEIGHT = 0.40
 # How an aligned face is framed once its eyes are level: by the detector's box ("box", with
 # ALIGNED_MARGIN: CenterFace's boxes are looser than Haar's) or by the eyes ("eyes"); chosen on
-# upright and tilted training faces (notebook 05, section 3).
+# upright and tilted training faces (notebook 06, section 3).
 DEFAULT_FRAMING = "box"
 ALIGNED_MARGIN = 0.0
 # Whether crops get their histogram equalised before classification: FER-2013's faces have stretched
 # histograms and real crops are flatter; on faces shifted to real crops' contrast, equalising wins
-# more than it loses on the dataset's own (notebook 05, section 5).
+# more than it loses on the dataset's own (notebook 06, section 5).
 EQUALIZE = True
 # Detections scoring below these are dropped, each on its detector's own scale; chosen on training
-# faces pasted into photos, as the trade between faces found and false faces (notebook 05, section 3).
+# faces pasted into photos, as the trade between faces found and false faces (notebook 06, section 3).
 DEFAULT_MIN_SCORE = {"centerface": 0.3, "mtcnn": 0.7, "haar": 2.5}
 # A small image (a crop that may already be a face) is taken as a face when CenterFace, run on it
 # enlarged, finds a face scoring at least this: it does on 96% of FER-2013's training faces
-# (notebook 05, section 3), not on noise.
+# (notebook 06, section 3), not on noise.
 SMALL_FACE_MIN_SCORE = 0.3
 
 

@@ -48,12 +48,21 @@ def default_device() -> torch.device:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where autocast pays off."""
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where autocast pays off.
+
+    Honours the limits torch and oneDNN are given ($ATEN_CPU_CAPABILITY, $ONEDNN_MAX_CPU_ISA): told to
+    behave like an AVX2-only CPU (``scripts/time_build.py --isa avx2``), the course trains in fp32 as it would there.
+    """
     flags = ""
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo") as f:
             flags = f.read()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    if not ("avx512_bf16" in flags or "amx_bf16" in flags):
+        return False
+    onednn_bf16 = True
+    with contextlib.suppress(AttributeError, RuntimeError):
+        onednn_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return onednn_bf16 and torch.backends.cpu.get_cpu_capability().startswith(("AVX512", "AMX"))
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:

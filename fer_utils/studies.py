@@ -141,7 +141,7 @@ def paired_test(record_a: dict, record_b: dict, labels) -> dict:
     return mcnemar(a == labels, b == labels)
 
 
-# Transfer learning (notebook 06): MTCNN's ONet, pretrained on faces, against the same network
+# Transfer learning (notebook 07): MTCNN's ONet, pretrained on faces, against the same network
 # from scratch, at the proxy budget with the final model's augmentation and label smoothing,
 # selected and compared on the deduplicated validation split only.
 TRANSFER = dataclasses.replace(PROXY, model="onet", model_kwargs={}, augment="hflip+shift", label_smoothing=0.1,
@@ -158,7 +158,7 @@ MAX_EPOCHS = 50
 
 
 def transfer_comparison() -> dict[str, ExperimentConfig]:
-    """Notebook 06: each way of using ONet (from scratch, probe, fine-tuning) with three seeds."""
+    """Notebook 07: each way of using ONet (from scratch, probe, fine-tuning) with three seeds."""
     return {f"{arm}, seed {seed}": dataclasses.replace(TRANSFER, model_kwargs=kwargs, seed=seed)
             for arm, kwargs in TRANSFER_ARMS.items() for seed in SEEDS}
 
@@ -171,7 +171,7 @@ def label_budget_epochs(fraction: float) -> int:
 
 
 def label_budget() -> dict[str, ExperimentConfig]:
-    """Notebook 06's label-budget curve: pretrained vs scratch on a growing share of the labels
+    """Notebook 07's label-budget curve: pretrained vs scratch on a growing share of the labels
     (seed 0). The point at the proxy's share is the comparison's seed-0 run, under its label (one record)."""
     def label(arm: str, fraction: float) -> str:
         return f"{arm}, seed 0" if fraction == TRANSFER.data_fraction else f"{arm}, {fraction:.0%} of the labels"

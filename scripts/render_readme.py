@@ -24,6 +24,7 @@ from fer_utils.studies import (
     budget_frame,
     choose_final_recipe,
     confirmation_frame,
+    curve_frame,
     label_budget,
     label_budget_frame,
     load_study,
@@ -113,6 +114,17 @@ def render() -> str:
         "epoch count (notebook 04 shows them all). The previous model is the first CPU model of this course (a residual CNN "
         "fit on 70% of the training images).",
     ]
+    refit_curve = curve_frame(experiments)
+    if len(refit_curve):
+        best = refit_curve["val accuracy"].idxmax()
+        lines += [
+            "",
+            "The budget curve at the refit's scale (the whole fitting part, one seed per run; notebook 04): "
+            + "; ".join(f"*{policy}* " + ", ".join(f"{r['epochs']} epochs {_pct(r['val accuracy'])} ({r['minutes']:.0f} min)"
+                                                    for _, r in runs.sort_values("epochs").iterrows())
+                        for policy, runs in refit_curve.groupby("augment", sort=False))
+            + f". Best so far: *{best}*; the next refit takes its epochs and policy from this curve.",
+        ]
     if gpu is not None:
         lines += [
             "",
@@ -121,14 +133,14 @@ def render() -> str:
             f"in {gpu['train_seconds'] / 60:.1f} minutes: {_interval(with_interval(gpu['test']['test']))} on the full test set, "
             f"{_interval(with_interval(gpu['test']['PrivateTest']))} on PrivateTest (checkpoint `results/final_model_gpu.pt`).",
         ]
-    lines += ["", "![Confusion matrix of the final model](figures/04_confusion_matrix.png)",
-              "![Validation accuracy against training epochs for the chosen recipe](figures/04_budget_curve.png)", ""]
+    lines += ["", "![Confusion matrix of the final model](figures/05_confusion_matrix.png)",
+              "![Validation accuracy against CPU minutes at the refit's scale](figures/04_refit_scale_curve.png)", ""]
     lines += realtime_lines() + transfer_lines()
     return "\n".join(lines)
 
 
 def realtime_lines() -> list[str]:
-    """Notebook 05's answers: the detectors compared, and the benchmark record, each speed beside its accuracy."""
+    """Notebook 06's answers: the detectors compared, and the benchmark record, each speed beside its accuracy."""
     from fer_utils.faces import DEFAULT_DETECTOR
 
     bench, comparison = _load(RESULTS_DIR / "bench_inference.json"), _load(RESULTS_DIR / "detector_comparison.json")
@@ -141,7 +153,7 @@ def realtime_lines() -> list[str]:
     def pct_interval(value: float, ci: list) -> str:
         return format_interval(value, *ci, digits=2)
 
-    faces = (f"**Faces first** (notebook 05): the default detector, {DEFAULT_DETECTOR}, finds {real['found']} of the "
+    faces = (f"**Faces first** (notebook 06): the default detector, {DEFAULT_DETECTOR}, finds {real['found']} of the "
              f"{real['faces']} faces drawn by hand in the course's real-photo set (the Haar cascade: {haar['real_photos']['found']}), "
              f"with {real['false_faces_on_face_free_photos']} false faces on {real['face_free_photos']} face-free photos "
              f"(Haar: {haar['real_photos']['false_faces_on_face_free_photos']}), and the pipeline names "
@@ -156,7 +168,7 @@ def realtime_lines() -> list[str]:
     every = bench["pipeline"]["detect every frame, 320x240"]
     int8 = bench.get("int8")
     load = f"load average {bench['load_average_before'][0]:.1f} on {bench['environment']['cpu_count']} cores"
-    text = (f"**Real time** (notebook 05, `results/bench_inference.json`, one CPU thread, {load}): the classifier takes "
+    text = (f"**Real time** (notebook 06, `results/bench_inference.json`, one CPU thread, {load}): the classifier takes "
             f"{ms['ONNX Runtime fp32, batch 1']:.2f} ms per face through ONNX Runtime in fp32 (target: at most "
             f"{targets['ms_per_face']} ms; torch: {ms['torch fp32, batch 1']:.2f} ms)")
     if int8:
@@ -172,7 +184,7 @@ def realtime_lines() -> list[str]:
 
 
 def transfer_lines() -> list[str]:
-    """Notebook 06's answers, from the transfer-learning records (validation accuracy only)."""
+    """Notebook 07's answers, from the transfer-learning records (validation accuracy only)."""
     import numpy as np
 
     experiments = RESULTS_DIR / "experiments"
@@ -187,31 +199,38 @@ def transfer_lines() -> list[str]:
     gain = wide[tuned] - wide[scratch]
     smallest, largest = LABEL_FRACTIONS[0], LABEL_FRACTIONS[-1]
     n_small = points.groupby("share of labels")["training faces"].first()[smallest]
-    return [f"**Transfer learning** (notebook 06, validation accuracy, mean of {len(SEEDS)} seeds): MTCNN's ONet, a face "
+    return [f"**Transfer learning** (notebook 07, validation accuracy, mean of {len(SEEDS)} seeds): MTCNN's ONet, a face "
             f"detector's network pretrained on faces, fine-tuned reaches {_pct(mean['fine-tune all layers'])} against "
             f"{_pct(mean['from scratch'])} from scratch at the course's proxy budget; a linear probe on its frozen features "
             f"only {_pct(mean['linear probe (frozen features)'])}. Pretraining pays most when labels are few: "
             f"{(100 * gain[smallest]):+.1f} points with {smallest:.0%} of the labels ({n_small:,} faces), "
             f"{(100 * gain[largest]):+.1f} with all of them (one seed per point; the smallest shares also train for "
-            "fewer steps: notebook 06).", ""]
+            "fewer steps: notebook 07).", ""]
 
 
 def timing_lines() -> str:
-    """How long the make targets take from a fresh clone (``scripts/time_build.py``'s record)."""
+    """How long the make targets take from a fresh clone (``scripts/time_build.py``'s records, one per setting)."""
     record = _load(RESULTS_DIR / "build_timings.json")
-    if record is None:
+    if record is None or not record.get("runs"):
         return "Build times have not been measured yet: `python scripts/time_build.py --busy 1`.\n"
-    machine = record["machine"]
-    steps = ", ".join(f"`make {s['target']}` {s['seconds'] / 60:.0f} minutes"
-                      + (f" (exit status {s['exit_status']})" if s["exit_status"] else "") for s in record["steps"])
-    busy = (f", with {record['busy_processes']} core{'s' if record['busy_processes'] > 1 else ''} kept busy by another process"
-            if record["busy_processes"] else "")
-    note = f" ({record['note']})" if record.get("note") else ""
-    return (f"Measured from a fresh clone on a {machine['usable_cpus']}-core {machine['cpu']} "
-            f"({'native bf16' if machine['native_bf16'] else 'no native bf16'}){busy}{note}, one after the other: {steps}; "
-            f"mean load average {max(s['mean_load_average'] for s in record['steps']):.1f} at most "
-            f"(`scripts/time_build.py`, `results/build_timings.json`). `make report` reuses the stored records: it executes "
-            "the notebooks, it does not retrain (`make studies` and `make final-model` do, in hours).\n")
+    lines = []
+    for run in record["runs"]:
+        machine = run["machine"]
+        steps = ", ".join((s["target"] if s["target"].startswith("browser") else f"`make {s['target']}`")
+                          + f" {s['seconds'] / 60:.0f} minutes"
+                          + (f" (exit status {s['exit_status']})" if s["exit_status"] else "") for s in run["steps"])
+        limit = (f", torch and oneDNN limited to {run['isa'].upper()} (as on a CPU without AVX-512: "
+                 + ", ".join(f"`{k}={v}`" for k, v in run["isa_limits"].items()) + ")") if run.get("isa_limits") else ""
+        busy = (f", with {run['busy_processes']} core{'s' if run['busy_processes'] > 1 else ''} kept busy by another process"
+                if run["busy_processes"] else "")
+        note = f" ({run['note']})" if run.get("note") else ""
+        lines.append(f"- On a {machine['usable_cpus']}-core {machine['cpu']} "
+                     f"({'native bf16' if machine['native_bf16'] else 'no native bf16: training in fp32'}){limit}{busy}{note}, "
+                     f"commit {run['commit'][:7]}, one after the other: {steps}; mean load average "
+                     f"{max(s['mean_load_average'] for s in run['steps']):.1f} at most.")
+    return ("Measured from a fresh clone (`scripts/time_build.py`, `results/build_timings.json`); `make report` reuses "
+            "the stored records: it executes the notebooks, it does not retrain (`make studies` and `make final-model` "
+            "do, in hours).\n\n" + "\n".join(lines) + "\n")
 
 
 SECTIONS = {"results": render, "timings": timing_lines}

@@ -1,4 +1,4 @@
-"""Notebook 04's misclassification explorer in a real browser: JupyterLab, headless Chromium, the notebook
+"""Notebook 05's misclassification explorer in a real browser: JupyterLab, headless Chromium, the notebook
 run in fast mode, every control of the explorer clicked, then saved and reopened (``tests/lab.py``: the
 server, the browser, the waits on conditions with deadlines, and what is recorded when a step fails).
 Screenshots go to test-artifacts/browser/ (ignored by git).
@@ -33,7 +33,7 @@ from .lab import (
     wait_until,
 )
 
-NOTEBOOK = ROOT / "notebooks" / "04_final_model.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "05_what_the_model_gets_wrong.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 RUN_TIMEOUT_S = 1500  # the whole notebook, fast mode (a busy 2-core machine runs it several times slower than idle)
 TEST_TIMEOUT_S = SERVER_TIMEOUT_S + 2 * PAGE_TIMEOUT_S + RUN_TIMEOUT_S + 600  # pytest-timeout: only if a deadline fails to fire
@@ -42,7 +42,7 @@ WIDGET_ERRORS = ("Error displaying widget", "model not found")
 
 @pytest.fixture
 def lab(tmp_path):
-    """A JupyterLab server on a copy of notebook 04 (outputs cleared), in fast mode; yields (url, token)."""
+    """A JupyterLab server on a copy of notebook 05 (outputs cleared), in fast mode; yields (url, token)."""
     require_browser()
     root = tmp_path / "lab"
     root.mkdir()
@@ -88,7 +88,7 @@ def test_the_explorer_works_in_jupyterlab(lab, tmp_path):
             page.evaluate("() => window.jupyterapp.commands.execute('logconsole:open')")
             log_console = page.locator(".jp-LogConsole")
             expect(log_console).to_be_visible()
-            step(f"notebook 04 runs to the end in fast mode: every code cell run, the kernel idle (deadline {RUN_TIMEOUT_S} s)")
+            step(f"notebook 05 runs to the end in fast mode: every code cell run, the kernel idle (deadline {RUN_TIMEOUT_S} s)")
             run_started = time.monotonic()
             run_s = run_all_cells(page, RUN_TIMEOUT_S)
 

@@ -1,4 +1,4 @@
-"""Notebook 05's camera section in a real browser: JupyterLab and headless Chromium with a fake camera that
+"""Notebook 06's camera section in a real browser: JupyterLab and headless Chromium with a fake camera that
 plays a video made here from a photo of a smiling face (``tests/lab.py`` has the server and the waits).
 
 With the camera: the widget starts, names the face *happy* with a frame rate, saves a snapshot and stops,
@@ -33,7 +33,7 @@ from .lab import (
     wait_until,
 )
 
-NOTEBOOK = ROOT / "notebooks" / "05_from_photo_to_real_time.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "06_from_photo_to_real_time.ipynb"
 SECTION = "## 8. Try it on yourself"
 ARTIFACTS = ROOT / "test-artifacts" / "camera"
 RUN_TIMEOUT_S = 900  # the setup cell and the camera section, fast mode, on a busy machine
@@ -42,10 +42,10 @@ FAKE_CAMERA = ["--use-fake-device-for-media-stream"]
 
 
 def camera_section() -> nbformat.NotebookNode:
-    """Notebook 05's Setup cell and its camera section, as a notebook of their own."""
+    """Notebook 06's Setup cell and its camera section, as a notebook of their own."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     starts = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith(SECTION)]
-    assert starts, f"notebook 05 has no section {SECTION!r}"
+    assert starts, f"notebook 06 has no section {SECTION!r}"
     end = next(i for i in range(starts[0] + 1, len(nb.cells))
                if nb.cells[i].cell_type == "markdown" and nb.cells[i].source.startswith("## "))
     setup = next(c for c in nb.cells if c.cell_type == "code" and "import fer_utils as fu" in c.source)
@@ -67,7 +67,7 @@ def smiling_video(path, frames: int = 10):
 
 @pytest.fixture
 def lab(tmp_path):
-    """A JupyterLab server on notebook 05's camera section (camera.ipynb), in fast mode; yields (url, token)."""
+    """A JupyterLab server on notebook 06's camera section (camera.ipynb), in fast mode; yields (url, token)."""
     require_browser()
     root = tmp_path / "lab"
     root.mkdir()

@@ -96,3 +96,15 @@ def test_val_fraction_zero_trains_on_every_training_image_without_validation(syn
     assert record["n_train"] == len(synthetic.train) and record["n_val"] == 0 and record["val"] is None
     assert record["best_epoch"] == 3  # without validation the model is the last epoch's
     assert "val_accuracy" not in record["history"][0]
+
+
+def test_full_validation_is_the_split_the_records_score_also_in_fast_mode(synthetic, monkeypatch):
+    config = tiny_config(dedup_val=True)
+    whole = experiments.full_validation(synthetic, config)
+    _, val, _ = experiments.split_data(synthetic, config)
+    assert list(whole.paths) == list(val.paths)  # full mode: the same split
+    monkeypatch.setenv("FER_FAST", "1")
+    _, small, _ = experiments.split_data(synthetic, config)
+    assert len(small) < len(whole) and list(experiments.full_validation(synthetic, config).paths) == list(whole.paths)
+    with pytest.raises(ValueError, match="no validation split"):
+        experiments.full_validation(synthetic, tiny_config(val_fraction=0.0))

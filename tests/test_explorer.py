@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from fer_utils import audit, explorer
 
 CLASSES = ["a", "b", "c"]
-NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "04_final_model.ipynb"
+NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "05_what_the_model_gets_wrong.ipynb"
 
 
 def fake_predictions():
@@ -253,7 +253,7 @@ def test_the_committed_notebook_carries_no_widget_state():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert "widgets" not in nb.metadata
     views = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if explorer.WIDGET_VIEW in o.get("data", {})]
-    assert views == [], "run `python scripts/notebook_widgets.py strip notebooks/04_final_model.ipynb` (CONTRIBUTING.md)"
+    assert views == [], "run `python scripts/notebook_widgets.py strip notebooks/05_what_the_model_gets_wrong.ipynb` (CONTRIBUTING.md)"
 
 
 def test_lab_settings_make_jupyterlab_save_the_widget_state(tmp_path):

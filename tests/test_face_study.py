@@ -1,5 +1,5 @@
-"""Notebook 05's measurements: intervals and paired tests against their definitions, the record
-cache, the photometric shift, and the package's choices against the records notebook 05 made."""
+"""Notebook 06's measurements: intervals and paired tests against their definitions, the record
+cache, the photometric shift, and the package's choices against the records notebook 06 made."""
 
 
 import numpy as np
@@ -53,11 +53,11 @@ def test_equalising_flattens_the_histogram():
 
 @pytest.mark.parametrize("name", ["face_framing_eyes", "face_framing", "face_contrast", "detector_comparison", "face_video_sides",
                                   *(f"face_thresholds_{d}" for d in fu.detectors.DETECTORS)])
-def test_notebook_05_made_its_records(name):
-    assert (RESULTS / f"{name}.json").is_file(), f"results/{name}.json is missing: run notebook 05 (make report)"
+def test_notebook_06_made_its_records(name):
+    assert (RESULTS / f"{name}.json").is_file(), f"results/{name}.json is missing: run notebook 06 (make report)"
 
 
-def test_the_packages_crop_and_thresholds_are_the_ones_notebook_05_chose():
+def test_the_packages_crop_and_thresholds_are_the_ones_notebook_06_chose():
     eyes = fu.load_json(RESULTS / "face_framing_eyes.json")
     assert (fu.faces.EYE_DISTANCE, fu.faces.EYE_HEIGHT) == (round(eyes["eye_distance"]["median"], 2),
                                                            round(eyes["eye_height"]["median"], 2))

@@ -95,12 +95,23 @@ def test_04_summary_states_the_final_model_on_the_test_set():
     ])
 
 
-def test_05_summary_states_the_pipeline_measurements():
+def test_05_summary_states_what_the_model_gets_wrong():
+    analysis = fu.load_json(RESULTS / "analysis_final_model.json")
+    audit = fu.load_json(RESULTS / "explorer_audit.json")["splits"]["test"]
+    top = analysis["most_confused"][0]
+    assert_states("05_what_the_model_gets_wrong", [
+        f"ECE {analysis['ece']:.3f}",
+        f"*{top['true']}* taken for *{top['predicted']}* ({top['count']} faces",
+        f"the audit flags {audit['flagged, all mistakes']:.1%} of the {int(audit['mistakes']):,}",
+    ])
+
+
+def test_06_summary_states_the_pipeline_measurements():
     detectors = fu.load_json(RESULTS / "detector_comparison.json")["detectors"]
     real, photo = detectors[fu.faces.DEFAULT_DETECTOR]["real_photos"], detectors[fu.faces.DEFAULT_DETECTOR]["photo"]
     low, high = photo["end_to_end_interval"]
     latency = fu.load_json(RESULTS / "bench_inference.json")["latency_ms_per_face"]
-    assert_states("05_from_photo_to_real_time", [
+    assert_states("06_from_photo_to_real_time", [
         f"finds {real['found']} of the {real['faces']} hand-drawn faces",
         f"finds {photo['detection_rate']:.1%} [",
         f"right on {photo['end_to_end_accuracy']:.1%} [{low:.1%}, {high:.1%}] (photo)",
@@ -108,10 +119,10 @@ def test_05_summary_states_the_pipeline_measurements():
     ])
 
 
-def test_06_summary_states_the_transfer_comparison():
+def test_07_summary_states_the_transfer_comparison():
     arms = {row["arm"]: row for row in fu.load_json(RESULTS / "transfer_summary.json")["comparison"]}
     assert set(arms) == set(studies.TRANSFER_ARMS)
-    assert_states("06_transfer_learning", [
+    assert_states("07_transfer_learning", [
         f"reaches {arms['fine-tune all layers']['mean']:.1%} against {arms['from scratch']['mean']:.1%} from scratch",
         f"a linear probe on them reaches {arms['linear probe (frozen features)']['mean']:.1%}",
     ])
@@ -135,7 +146,7 @@ SOLUTION_RECORDS = sorted((RESULTS / "experiments").glob("solutions-*.json"))
 
 
 def test_there_are_solution_records():
-    assert {p.name.split("-")[1] for p in SOLUTION_RECORDS} == {"02", "03", "06"}
+    assert {p.name.split("-")[1] for p in SOLUTION_RECORDS} == {"02", "03", "07"}
 
 
 @pytest.mark.parametrize("path", SOLUTION_RECORDS, ids=lambda p: p.stem)

@@ -79,3 +79,11 @@ def test_a_cpu_quota_caps_the_count(monkeypatch):
     assert runtime.usable_cpus() == 1
     monkeypatch.setattr(runtime, "_cgroup_cpu_quota", lambda: 1000.0)
     assert runtime.usable_cpus() == len(os.sched_getaffinity(0))
+
+
+def test_native_bf16_follows_the_isa_torch_is_allowed_to_use():
+    """Told to behave like an AVX2-only CPU, the course trains in fp32, as it would on one."""
+    code = "import fer_utils as fu; print(fu.runtime.cpu_has_bf16(), fu.runtime.resolve_precision('auto', fu.runtime.default_device()))"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "None"]
