@@ -20,6 +20,7 @@ from . import (
     calibration,
     camera,
     checkpoints,
+    cluster,
     data,
     detectors,
     evaluate,

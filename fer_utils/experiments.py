@@ -31,7 +31,7 @@ from .evaluate import metrics, per_class_table, predict_proba
 from .models import build_model, count_flops, count_parameters
 from .paths import project_relative, runs_dir
 from .runtime import default_device, fast_mode, resolve_precision, set_seed
-from .storage import load_json, records_dir, save_record
+from .storage import environment, load_json, records_dir, save_json, save_record
 from .train import TrainConfig, fit
 
 RETRAIN_ENV = "FER_RETRAIN"
@@ -146,6 +146,16 @@ def record_path(name: str) -> Path:
     return records_dir() / "experiments" / f"{name}.json"
 
 
+def stored_record(config: ExperimentConfig, name: str) -> dict[str, Any] | None:
+    """The record stored under ``name`` if this config (in this mode's form) made it, else None."""
+    path = record_path(name)
+    if path.exists():
+        record = load_json(path)
+        if record["config"] == config.to_dict():
+            return record
+    return None
+
+
 def run_experiment(
     config: ExperimentConfig,
     name: str | None = None,
@@ -169,13 +179,25 @@ def run_experiment(
     if fast_mode():
         config = config.fast()
     name = name or f"{config.model}-{config.key()}"
-    path = record_path(name)
     retrain = os.environ.get(RETRAIN_ENV) == "1" if retrain is None else retrain
-    if path.exists() and not retrain:
-        record = load_json(path)
-        if record["config"] == config.to_dict():
-            return record
-    data = data or load_fer2013(data_path)
+    if not retrain and (record := stored_record(config, name)) is not None:
+        return record
+    record = train_record(config, name, data or load_fer2013(data_path), resume=resume,
+                          save_checkpoint=save_checkpoint, progress=progress, evaluate_test=evaluate_test)
+    return write_record(name, record)
+
+
+def train_record(
+    config: ExperimentConfig,
+    name: str,
+    data: FER2013,
+    resume: bool = True,
+    save_checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+    evaluate_test: bool = False,
+) -> dict[str, Any]:
+    """Train ``config`` as given (``run_experiment`` applies fast mode first) and return its record,
+    with the environment it ran in; writes nothing under results/ (``write_record`` does)."""
     train, val, test = split_data(data, config)
     set_seed(config.seed)  # fixes the initial weights too
     model = build_model(config.model, **config.model_kwargs)
@@ -190,7 +212,7 @@ def run_experiment(
     test_metrics = evaluate_on(result.model, test, config.tta, test_subsets(test))[0] if evaluate_test else None
     if save_checkpoint:
         save_model(save_checkpoint, result.model, config=config.to_dict(), record=name)
-    record = {
+    return {
         "name": name,
         "key": config.key(),
         "config": config.to_dict(),
@@ -208,8 +230,15 @@ def run_experiment(
         **({"val_predictions": val_probs.argmax(1).tolist()} if val_probs is not None else {}),
         **({"test": test_metrics} if evaluate_test else {}),
         "history": result.history.to_dict(orient="records"),
+        "environment": environment(),
     }
-    save_record(name, record, path.parent)
+
+
+def write_record(name: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Store a record made by ``train_record`` as results/experiments/<name>.json, atomically; returns
+    it as stored (read back, so that a fresh record and a reused one are the same JSON data)."""
+    path = record_path(name)
+    save_json(path, record)
     return load_json(path)
 
 

@@ -12,11 +12,15 @@
                                                 # then evaluates it on the test set, once
 
 Each run writes results/experiments/<name>.json; an interrupted grid resumes where it stopped.
+
+    python scripts/run_study.py ablation --engine ray                        # one Ray task per missing run, here
+    python scripts/run_study.py ablation --engine ray --address HOST:PORT    # on a cluster (`ray start --head`)
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import fer_utils as fu
@@ -25,14 +29,30 @@ from fer_utils.experiments import split_data
 
 
 def run(study: str, grid: dict, data, args, started: float, **options) -> None:
+    """Train the runs of ``grid`` that have no record: one after the other here (``--engine local``),
+    or as Ray tasks (``--engine ray``: fer_utils.cluster), exiting non-zero after it if any run failed."""
     index, count = map(int, args.shard.split("/"))
     if args.only:
         grid = {label: config for label, config in grid.items() if any(part in label for part in args.only)}
-    for label, config in list(grid.items())[index::count]:
+    grid = dict(list(grid.items())[index::count])
+    retrain = options.pop("retrain", args.retrain or None)  # None: $FER_RETRAIN decides
+    if args.engine == "ray":
+        from fer_utils import cluster
+
+        outcome = cluster.run_grid(study, grid, data, retrain=retrain, cpus_per_task=args.cpus_per_task,
+                                   gpus_per_task=args.gpus_per_task, local=args.address is None,
+                                   deadline=started + args.deadline if args.deadline else None, **options)
+        print(f"{study}: {len(outcome.trained)} trained, {len(outcome.skipped)} stored, "
+              f"{len(outcome.failures)} failed", flush=True)
+        if outcome.failures:
+            failed = "\n".join(f"  {label}: {error}" for label, error in outcome.failures.items())
+            sys.exit(f"{study}: {len(outcome.failures)} run(s) failed:\n{failed}")
+        return
+    for label, config in grid.items():
         if args.deadline and time.time() - started > args.deadline:
             print(f"deadline reached; not started: {label}")
             continue
-        record = fu.run_experiment(config, name=studies.record_name(study, label), data=data, retrain=args.retrain,
+        record = fu.run_experiment(config, name=studies.record_name(study, label), data=data, retrain=retrain,
                                    progress=False, **options)
         print(f"{label!s:50s} val {record['val']['accuracy']:.4f}  {record['wall_seconds']:7.1f} s  {record['device']}",
               flush=True)
@@ -67,9 +87,22 @@ def main() -> None:
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
                         help="run only the runs whose label contains TEXT (repeatable)")
     parser.add_argument("--shard", default="0/1", help="run only runs i, i+n, i+2n, ... given as i/n (parallel workers)")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="local: one run after the other in this process; ray: one Ray task per missing run")
+    parser.add_argument("--address", default=None, metavar="HOST:PORT",
+                        help="with --engine ray, the Ray cluster to join (`ray start --head`); default: start Ray here")
+    parser.add_argument("--cpus-per-task", type=float, default=1, help="with --engine ray, CPUs (threads) per run")
+    parser.add_argument("--gpus-per-task", type=float, default=0, help="with --engine ray, GPUs per run (1 on a GPU cluster)")
     args = parser.parse_args()
+    if args.address and args.engine != "ray":
+        parser.error("--address needs --engine ray")
 
     started = time.time()
+    if args.engine == "ray":
+        if args.study == "final":
+            print("the final refit is one run: it trains here, without Ray")
+        else:
+            fu.cluster.connect(args.address)
     data = fu.load_fer2013()
     if args.study == "final":
         train_final(data, args)

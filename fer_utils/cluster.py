@@ -1,0 +1,206 @@
+"""A study grid on Ray: one task per missing run, on this machine or on any Ray cluster.
+
+``connect()`` starts Ray here (with ``cpu_threads()`` CPUs) or joins a cluster by address, and ships
+this package to the workers (Ray's runtime environment). ``run_grid()`` puts the dataset into the
+object store once, submits one task per run whose record is missing (every run with ``retrain``),
+and writes each record from the driver as it arrives, atomically, under the name the sequential
+loop uses (``studies.record_name``): a worker computes a record and returns it, and writes nothing
+under results/. A task whose worker dies is retried (``max_retries``); a run that raises is
+reported with its label while the others go on. An interrupted grid, run again, trains only the
+runs it is missing. Ray is imported inside the functions: ``import fer_utils`` does not need it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .experiments import ExperimentConfig, stored_record, train_record, write_record
+from .paths import RUNS_DIR, RUNS_ENV
+from .runtime import FAST_ENV, configure_threads, cpu_threads, fast_mode
+from .storage import atomic_write
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MAX_RETRIES = 2  # a task whose worker dies runs again, at most this many times
+POLL_SECONDS = 2.0  # how often the progress bar's running times refresh
+
+
+def connect(address: str | None = None, num_cpus: int | None = None):
+    """Start Ray on this machine (``num_cpus``, default ``cpu_threads()``) or, with ``address``
+    ('HOST:PORT' of ``ray start --head``), join that cluster. Already connected: nothing to do.
+    Returns Ray's context (what ``ray.init`` returns), or None when Ray was already initialised."""
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return None
+    runtime_env = {"py_modules": [str(PACKAGE_DIR)], "excludes": ["__pycache__", "*.pyc"]}
+    common = {"runtime_env": runtime_env, "log_to_driver": False, "logging_level": logging.WARNING}
+    if address:
+        return ray.init(address=address, **common)
+    return ray.init(num_cpus=num_cpus or cpu_threads(), include_dashboard=False, **common)
+
+
+@dataclass
+class GridRun:
+    """What ``run_grid`` did: the records by label (stored before or trained now), the labels it
+    skipped because their record existed, and the error of each run that failed, by label."""
+
+    records: dict[str, dict] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    trained: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]):
+    """``os.environ`` updated with ``env`` for the duration (a worker runs one task at a time)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def train_task(config: ExperimentConfig, name: str, data, threads: int, env: dict[str, str],
+               options: dict[str, Any]) -> tuple[dict, bytes | None]:
+    """What a worker runs: train ``config`` in the driver's mode (``env``: fast mode, the runs folder)
+    with ``threads`` CPU threads, and return (its record, the saved model's bytes if asked for)."""
+    configure_threads(threads)
+    options = dict(options)
+    wants_checkpoint = bool(options.pop("save_checkpoint", None))
+    with _environment(env), tempfile.TemporaryDirectory() as tmp:
+        if RUNS_ENV not in env:  # a cluster's worker: checkpoints of its own, dropped after the run
+            os.environ[RUNS_ENV] = tmp
+        checkpoint = Path(tmp) / "model.pt" if wants_checkpoint else None
+        record = train_record(config, name, data, save_checkpoint=checkpoint, progress=False, **options)
+        return record, checkpoint.read_bytes() if checkpoint else None
+
+
+def _task_env(local: bool) -> dict[str, str]:
+    """The driver's mode for its workers: fast mode always; on this machine, also the runs folder
+    (checkpoints where the sequential loop keeps them, so an interrupted run resumes)."""
+    env = {FAST_ENV: "1" if fast_mode() else "0"}
+    if local:
+        env[RUNS_ENV] = os.environ.get(RUNS_ENV) or str(RUNS_DIR)
+    return env
+
+
+def _capacity(cpus_per_task: float, gpus_per_task: float) -> int:
+    """How many tasks the cluster runs at once (tasks are submitted as slots free up)."""
+    import ray
+
+    resources = ray.cluster_resources()
+    slots = [int(resources.get("CPU", 1) // cpus_per_task)] if cpus_per_task else []
+    if gpus_per_task:
+        slots.append(int(resources.get("GPU", 0) // gpus_per_task))
+    return max(1, min(slots) if slots else 1)
+
+
+def _error(err: BaseException) -> str:
+    cause = getattr(err, "cause", None)  # RayTaskError wraps the task's own exception
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+
+
+def run_grid(
+    study: str,
+    grid: dict[str, ExperimentConfig],
+    data,
+    retrain: bool | None = None,
+    cpus_per_task: float = 1,
+    gpus_per_task: float = 0,
+    max_retries: int = MAX_RETRIES,
+    deadline: float | None = None,
+    local: bool = True,
+    task=train_task,
+    progress: bool = True,
+    **options: Any,
+) -> GridRun:
+    """Train the runs of ``grid`` that have no record (all with ``retrain`` or ``$FER_RETRAIN=1``)
+    as Ray tasks on the connected cluster (``connect()``; started here if it is not), and write
+    their records from this process as they arrive. Fast mode shrinks each config as
+    ``run_experiment`` does. ``deadline`` (a ``time.time()``) starts no task after it. ``options``
+    go to ``train_record`` (``save_checkpoint``: a path here, written from the returned bytes;
+    ``evaluate_test``; ``resume``). ``task`` is what each worker runs (``train_task``'s signature).
+    A run that fails is in ``failures``; nothing half-written is ever left in results/."""
+    import ray
+    from tqdm.auto import tqdm
+
+    from .experiments import RETRAIN_ENV
+    from .studies import record_name
+
+    connect()
+    retrain = os.environ.get(RETRAIN_ENV) == "1" if retrain is None else retrain
+    outcome = GridRun()
+    todo = []
+    for label, config in grid.items():
+        config, name = (config.fast() if fast_mode() else config), record_name(study, label)
+        if not retrain and (record := stored_record(config, name)) is not None:
+            outcome.records[label] = record
+            outcome.skipped.append(label)
+        else:
+            todo.append((label, config, name))
+    if not todo:
+        return outcome
+
+    save_checkpoint = options.get("save_checkpoint")
+    remote = ray.remote(task).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=max_retries)
+    data_ref = ray.put(data)  # once into the object store; every task gets it as an argument
+    threads, env = max(1, int(cpus_per_task)), _task_env(local)
+    slots, running = _capacity(cpus_per_task, gpus_per_task), {}  # ref -> (label, name, submitted at)
+    bar = tqdm(total=len(todo), desc=f"{study} on Ray", unit="run", disable=not progress)
+    try:
+        while todo or running:
+            while todo and len(running) < slots and not (deadline and time.time() > deadline):
+                label, config, name = todo.pop(0)
+                running[remote.remote(config, name, data_ref, threads, env, options)] = (label, name, time.time())
+            if not running:
+                for label, _, _ in todo:
+                    bar.write(f"deadline reached; not started: {label}")
+                break
+            done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
+            for ref in done:
+                label, name, _ = running.pop(ref)
+                try:
+                    record, model_bytes = ray.get(ref)
+                except ray.exceptions.RayError as err:
+                    outcome.failures[label] = _error(err)
+                    bar.write(f"FAILED {label} ({name}): {outcome.failures[label]}")
+                else:
+                    if model_bytes is not None and save_checkpoint:
+                        atomic_write(save_checkpoint, lambda f, b=model_bytes: f.write(b))
+                    outcome.records[label] = write_record(name, record)
+                    outcome.trained.append(label)
+                    val = record["val"]["accuracy"] if record.get("val") else float("nan")
+                    bar.write(f"{label!s:50s} val {val:.4f}  {record['wall_seconds']:7.1f} s  {record['device']}")
+                bar.update(1)
+            if running:
+                label, _, since = min(running.values(), key=lambda item: item[2])
+                bar.set_postfix_str(f"slowest: {label} ({time.time() - since:.0f} s)", refresh=True)
+            else:
+                bar.set_postfix_str("")
+    except BaseException:  # interrupted (Ctrl-C): stop the tasks; the records written so far stay
+        for ref in running:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        raise
+    finally:
+        bar.close()
+    return outcome
