@@ -22,8 +22,9 @@ from typing import Any
 
 from .experiments import ExperimentConfig, stored_record, train_record, write_record
 from .paths import RUNS_DIR, RUNS_ENV
+from .pretrained import WEIGHTS_ENV, weights_dir
 from .runtime import FAST_ENV, configure_threads, cpu_threads, fast_mode
-from .storage import atomic_write
+from .storage import atomic_write, git_commit
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_RETRIES = 2  # a task whose worker dies runs again, at most this many times
@@ -44,7 +45,8 @@ def connect(address: str | None = None, num_cpus: int | None = None):
     common = {"runtime_env": runtime_env, "log_to_driver": False, "logging_level": logging.WARNING}
     if address:
         return ray.init(address=address, **common)
-    return ray.init(num_cpus=num_cpus or cpu_threads(), include_dashboard=False, **common)
+    # "local": a Ray of its own, even where another one already runs on this machine (ray.init() would join it)
+    return ray.init(address="local", num_cpus=num_cpus or cpu_threads(), include_dashboard=False, **common)
 
 
 @dataclass
@@ -84,32 +86,38 @@ def train_task(config: ExperimentConfig, name: str, data, threads: int, env: dic
     configure_threads(threads)
     options = dict(options)
     wants_checkpoint = bool(options.pop("save_checkpoint", None))
-    with _environment(env), tempfile.TemporaryDirectory() as tmp:
-        if RUNS_ENV not in env:  # a cluster's worker: checkpoints of its own, dropped after the run
-            os.environ[RUNS_ENV] = tmp
-        checkpoint = Path(tmp) / "model.pt" if wants_checkpoint else None
-        record = train_record(config, name, data, save_checkpoint=checkpoint, progress=False, **options)
-        return record, checkpoint.read_bytes() if checkpoint else None
+    with tempfile.TemporaryDirectory() as tmp:
+        # Without the driver's runs folder (a cluster's worker): checkpoints of its own, dropped after the run.
+        with _environment({RUNS_ENV: tmp, **env}):
+            checkpoint = Path(tmp) / "model.pt" if wants_checkpoint else None
+            record = train_record(config, name, data, save_checkpoint=checkpoint, progress=False, **options)
+            return record, checkpoint.read_bytes() if checkpoint else None
 
 
 def _task_env(local: bool) -> dict[str, str]:
-    """The driver's mode for its workers: fast mode always; on this machine, also the runs folder
-    (checkpoints where the sequential loop keeps them, so an interrupted run resumes)."""
+    """The driver's mode for its workers: fast mode always; on this machine, also its folders (the
+    runs folder, so that checkpoints are where the sequential loop keeps them and an interrupted run
+    resumes, and the pretrained weights), which a worker running Ray's copy of the package would
+    otherwise look for beside that copy."""
     env = {FAST_ENV: "1" if fast_mode() else "0"}
     if local:
         env[RUNS_ENV] = os.environ.get(RUNS_ENV) or str(RUNS_DIR)
+        env[WEIGHTS_ENV] = str(weights_dir())
     return env
 
 
 def _capacity(cpus_per_task: float, gpus_per_task: float) -> int:
-    """How many tasks the cluster runs at once (tasks are submitted as slots free up)."""
+    """How many tasks the cluster runs at once (tasks are submitted as slots free up); an error
+    when it cannot run even one (e.g. a GPU per task on a cluster without GPUs)."""
     import ray
 
     resources = ray.cluster_resources()
-    slots = [int(resources.get("CPU", 1) // cpus_per_task)] if cpus_per_task else []
-    if gpus_per_task:
-        slots.append(int(resources.get("GPU", 0) // gpus_per_task))
-    return max(1, min(slots) if slots else 1)
+    needs = {"CPU": cpus_per_task, "GPU": gpus_per_task}
+    slots = [int(resources.get(kind, 0) // n) for kind, n in needs.items() if n]
+    if slots and min(slots) < 1:
+        have = ", ".join(f"{resources.get(kind, 0):g} {kind}s" for kind in needs)
+        raise ValueError(f"a task needs {cpus_per_task:g} CPUs and {gpus_per_task:g} GPUs; the cluster has {have}")
+    return min(slots) if slots else 1
 
 
 def _error(err: BaseException) -> str:
@@ -160,11 +168,13 @@ def run_grid(
     if not todo:
         return outcome
 
+    slots = _capacity(cpus_per_task, gpus_per_task)
     save_checkpoint = options.get("save_checkpoint")
     remote = ray.remote(task).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=max_retries)
     data_ref = ray.put(data)  # once into the object store; every task gets it as an argument
     threads, env = max(1, int(cpus_per_task)), _task_env(local)
-    slots, running = _capacity(cpus_per_task, gpus_per_task), {}  # ref -> (label, name, submitted at)
+    commit = git_commit()
+    running = {}  # ref -> (label, name, submitted at)
     bar = tqdm(total=len(todo), desc=f"{study} on Ray", unit="run", disable=not progress)
     try:
         while todo or running:
@@ -186,6 +196,8 @@ def run_grid(
                 else:
                     if model_bytes is not None and save_checkpoint:
                         atomic_write(save_checkpoint, lambda f, b=model_bytes: f.write(b))
+                    # The code that ran is this checkout's (Ray's copy of it has no git history).
+                    record["environment"]["git_commit"] = commit
                     outcome.records[label] = write_record(name, record)
                     outcome.trained.append(label)
                     val = record["val"]["accuracy"] if record.get("val") else float("nan")

@@ -37,11 +37,9 @@ def run(study: str, grid: dict, data, args, started: float, **options) -> None:
     grid = dict(list(grid.items())[index::count])
     retrain = options.pop("retrain", args.retrain or None)  # None: $FER_RETRAIN decides
     if args.engine == "ray":
-        from fer_utils import cluster
-
-        outcome = cluster.run_grid(study, grid, data, retrain=retrain, cpus_per_task=args.cpus_per_task,
-                                   gpus_per_task=args.gpus_per_task, local=args.address is None,
-                                   deadline=started + args.deadline if args.deadline else None, **options)
+        outcome = fu.cluster.run_grid(study, grid, data, retrain=retrain, cpus_per_task=args.cpus_per_task,
+                                      gpus_per_task=args.gpus_per_task, local=args.address is None,
+                                      deadline=started + args.deadline if args.deadline else None, **options)
         print(f"{study}: {len(outcome.trained)} trained, {len(outcome.skipped)} stored, "
               f"{len(outcome.failures)} failed", flush=True)
         if outcome.failures:
@@ -137,4 +135,9 @@ def train_final(data, args) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\ninterrupted: the records written so far are kept; the same command finishes the rest",
+              file=sys.stderr)
+        sys.exit(130)
