@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from .experiments import ExperimentConfig, stored_record, train_record, write_record
 from .paths import RUNS_DIR, RUNS_ENV
@@ -64,21 +65,6 @@ class GridRun:
         return not self.failures
 
 
-@contextlib.contextmanager
-def _environment(env: dict[str, str]):
-    """``os.environ`` updated with ``env`` for the duration (a worker runs one task at a time)."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def train_task(config: ExperimentConfig, name: str, data, threads: int, env: dict[str, str],
                options: dict[str, Any]) -> tuple[dict, bytes | None]:
     """What a worker runs: train ``config`` in the driver's mode (``env``: fast mode, the runs folder)
@@ -88,7 +74,7 @@ def train_task(config: ExperimentConfig, name: str, data, threads: int, env: dic
     wants_checkpoint = bool(options.pop("save_checkpoint", None))
     with tempfile.TemporaryDirectory() as tmp:
         # Without the driver's runs folder (a cluster's worker): checkpoints of its own, dropped after the run.
-        with _environment({RUNS_ENV: tmp, **env}):
+        with mock.patch.dict(os.environ, {RUNS_ENV: tmp, **env}):  # restored after the task
             checkpoint = Path(tmp) / "model.pt" if wants_checkpoint else None
             record = train_record(config, name, data, save_checkpoint=checkpoint, progress=False, **options)
             return record, checkpoint.read_bytes() if checkpoint else None
