@@ -143,9 +143,11 @@ def _bench_inference(args) -> int:
     record = run_benchmark(args.checkpoint, repeats=args.repeats, frames=args.frames, int8=not args.no_int8,
                            data_path=args.data, note=args.note)
     for name, ms in record["latency_ms_per_face"].items():
-        print(f"{name:32s} {ms:6.3f} ms per face")
+        q1, q3 = record["latency_quartiles_ms_per_face"][name]
+        print(f"{name:32s} {ms:6.3f} ms per face (interquartile range {q1:.3f}-{q3:.3f})")
     for name, run in record["pipeline"].items():
-        print(f"{name:50s} {run['fps']:6.1f} fps")
+        q1, q3 = run["ms_per_frame_quartiles"]
+        print(f"{name:50s} {run['fps']:6.1f} fps ({run['ms_per_frame']:.1f} ms per frame, interquartile range {q1:.1f}-{q3:.1f})")
     if "int8" in record:
         q = record["int8"]
         print(f"test accuracy without TTA: fp32 {q['accuracy_fp32']:.2%}, int8 {q['accuracy_int8']:.2%}")

@@ -219,9 +219,15 @@ def test_bench_inference_writes_latency_and_fps_to_a_record(env, tmp_path, tiny_
     record = json.loads((tmp_path / "results" / "bench_inference.json").read_text())
     assert {"torch fp32, batch 1", "ONNX Runtime fp32, batch 1", "ONNX Runtime int8, batch 1"} <= set(record["latency_ms_per_face"])
     assert all(ms > 0 for ms in record["latency_ms_per_face"].values())
+    for name, ms in record["latency_ms_per_face"].items():  # every median with its interquartile range
+        q1, q3 = record["latency_quartiles_ms_per_face"][name]
+        assert 0 < q1 <= ms <= q3, name
+    for run in record["pipeline"].values():
+        q1, q3 = run["ms_per_frame_quartiles"]
+        assert 0 < q1 <= q3 and run["ms_per_frame"] > 0
     assert 0 <= record["int8"]["accuracy_int8"] <= 1 and record["int8"]["n"] == 56
     assert all(run["fps"] > 0 and run["frames"] == 6 for run in record["pipeline"].values())
-    assert "fps" in out.stdout and "record written to" in out.stdout
+    assert "fps" in out.stdout and "interquartile range" in out.stdout and "record written to" in out.stdout
 
 
 def test_train_flags_come_from_the_experiment_config_with_its_defaults():
