@@ -44,8 +44,12 @@ EQUALIZE = True
 # faces pasted into photos, as the trade between faces found and false faces (notebook 06, section 3).
 DEFAULT_MIN_SCORE = {"centerface": 0.3, "mtcnn": 0.7, "haar": 2.5}
 # A small image (a crop that may already be a face) is taken as a face when CenterFace, run on it
-# enlarged, finds a face scoring at least this: it does on 96% of FER-2013's training faces
-# (notebook 06, section 3), not on noise.
+# enlarged to one of these sides (with a third of the side as a plain border), finds a face scoring
+# at least SMALL_FACE_MIN_SCORE. On 1,437 FER-2013 training faces (a stratified 5%, seed 1) 192 px
+# alone finds 95.3% (score thresholds from 0.02 to 0.3 change nothing: the rest get no detection at
+# all), 192 then 96 px 98.5%; neither accepts any of 90 noise images, and 192+96 accepts 1 of 200
+# random crops of the face-free photos.
+SMALL_FACE_SIDES = (192, 96)
 SMALL_FACE_MIN_SCORE = 0.3
 
 
@@ -205,12 +209,13 @@ def small_image_problem(image: np.ndarray) -> str | None:
     height, width = gray.shape
     if gray.std() < 2:
         return f"a blank {width}x{height} image (a single grey level), not a face"
-    scale = 192 / max(height, width)
-    enlarged = cv2.resize(gray, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_LINEAR)
-    canvas = cv2.copyMakeBorder(enlarged, 64, 64, 64, 64, cv2.BORDER_CONSTANT, value=int(gray.mean()))
-    if not detect_faces(canvas, "centerface", max_side=None, min_score=SMALL_FACE_MIN_SCORE):
-        return f"no face in this {width}x{height} image (taken whole, it does not look like a face)"
-    return None
+    for side in SMALL_FACE_SIDES:
+        scale, pad = side / max(height, width), side // 3
+        enlarged = cv2.resize(gray, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_LINEAR)
+        canvas = cv2.copyMakeBorder(enlarged, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=int(gray.mean()))
+        if detect_faces(canvas, "centerface", max_side=None, min_score=SMALL_FACE_MIN_SCORE):
+            return None
+    return f"no face in this {width}x{height} image (taken whole, it does not look like a face)"
 
 
 def whole_image(image: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 from skimage import data as samples
 
+import fer_utils as fu
 from fer_utils import pretrained
 from fer_utils.detectors import DETECTORS
 from fer_utils.faces import (
@@ -159,6 +160,15 @@ def test_small_images_that_are_no_face_are_told_apart_from_a_face(astronaut):
     assert "blank" in small_image_problem(np.full((30, 30), 128, np.uint8))
     assert "no face" in small_image_problem(rng.integers(0, 256, (64, 64), dtype=np.uint8))
     assert small_image_problem(crop_face(astronaut, ASTRONAUT_FACE)) is None  # a 48x48 face crop
+
+
+def test_fer2013_faces_taken_whole_are_almost_all_taken_as_faces(real_data):
+    """`predict` on FER-2013's own crops: the small-image check must not refuse the dataset's faces."""
+    faces = fu.stratified_subset(real_data.train, 0.01, seed=2).images
+    accepted = np.mean([small_image_problem(face) is None for face in faces])
+    assert accepted >= 0.96, f"only {accepted:.1%} of {len(faces)} training faces pass the small-image face check"
+    rng = np.random.default_rng(1)
+    assert all(small_image_problem(rng.integers(0, 256, (s, s), dtype=np.uint8)) for s in (30, 48, 64) for _ in range(5))
 
 
 def test_crop_is_a_48x48_grayscale_square_even_at_the_border(astronaut):
