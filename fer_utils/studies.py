@@ -336,7 +336,7 @@ def curve_choice(directory=None, runs=None) -> dict:
     the runs it was chosen from (all stored ones, or those labelled in ``runs``: the curve as it stood)."""
     curve = curve_frame(directory)
     if runs is not None:
-        curve = curve.loc[[label for label in curve.index if label in set(runs)]]
+        curve = curve[curve.index.isin(list(runs))]
     if curve.empty:
         raise FileNotFoundError("the refit-scale budget curve has no runs yet: run `python scripts/run_study.py curve`")
     means = curve.groupby(["augment", "epochs"])["val accuracy"].agg(["mean", "count"]).reset_index()
