@@ -179,6 +179,7 @@ FLAG_HELP = {
     "val_fraction": ("the validation share of the training set; 0 trains on all of it", None),
     "train_sizes": ("progressive resizing: image sides for equal parts of the epochs, e.g. 32 40 48", None),
     "dedup_val": ("drop validation images with an exact twin in the fitting part", None),
+    "passes_per_epoch": ("passes over the training images between two validations", None),
 }
 
 

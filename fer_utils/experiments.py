@@ -68,8 +68,8 @@ class ExperimentConfig(TrainConfig):
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
     def fast(self) -> ExperimentConfig:
-        """The CI version: a small stratified subset and one epoch."""
-        return dataclasses.replace(self, epochs=1, data_fraction=min(self.data_fraction, FAST_FRACTION))
+        """The CI version: a small stratified subset, one epoch of one pass."""
+        return dataclasses.replace(self, epochs=1, passes_per_epoch=1, data_fraction=min(self.data_fraction, FAST_FRACTION))
 
 
 def _fit_and_validation(data: FER2013, config: ExperimentConfig) -> tuple[Split, Split | None]:

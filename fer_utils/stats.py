@@ -17,8 +17,6 @@ Three yardsticks, for three situations:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 CONFIDENCE = 0.95
@@ -84,14 +82,17 @@ def welch(a, b) -> float:
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def difference_sd(sd: float) -> float:
-    """The standard deviation of the difference of two independent single runs, each with ``sd``."""
-    return math.sqrt(2) * sd
+def difference_sd(sd: float, runs=(1, 1)):
+    """The standard deviation of the difference of two means of independent runs, each run with ``sd``:
+    ``sd * sqrt(1/n1 + 1/n2)`` for ``runs = (n1, n2)`` (``sqrt(2) * sd`` for two single runs)."""
+    n1, n2 = runs
+    return sd * np.sqrt(1 / np.asarray(n1, float) + 1 / np.asarray(n2, float))
 
 
-def difference_threshold(sd: float, z: float = 2.0) -> float:
-    """How far apart two single runs must be before the gap is beyond seed noise: ``z * sqrt(2) * sd``."""
-    return z * difference_sd(sd)
+def difference_threshold(sd: float, z: float = 2.0, runs=(1, 1)):
+    """How far apart two means of ``runs`` seeds must be before the gap is beyond seed noise:
+    ``z * difference_sd`` (``2 * sqrt(2) * sd`` for two single runs)."""
+    return z * difference_sd(sd, runs)
 
 
 def verdict(difference: float, threshold: float | None = None, p_value: float | None = None,

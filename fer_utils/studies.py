@@ -14,6 +14,8 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+
 from .augment import POLICIES
 from .experiments import ExperimentConfig
 
@@ -153,11 +155,19 @@ def curve_frame(directory=None):
     return pd.DataFrame(rows, columns=columns).set_index("run")
 
 
+def curve_settings(curve):
+    """``curve_frame``'s runs grouped by setting (policy, epochs): seeds, mean CPU minutes, mean validation accuracy."""
+    return (curve.groupby(["augment", "epochs"], sort=False)
+            .agg(seeds=("seed", "count"), minutes=("minutes", "mean"), val_accuracy=("val accuracy", "mean"))
+            .reset_index().sort_values(["augment", "epochs"], kind="stable", ignore_index=True))
+
+
+CURVE_RULE = "the cheapest setting within seed noise of the best mean over seeds"
+
+
 def paired_test(record_a: dict, record_b: dict, labels) -> dict:
     """McNemar's test between two runs scored on the same validation images (their records'
     ``val_predictions``, against the split's ``labels``): which images only one of them gets right."""
-    import numpy as np
-
     from .stats import mcnemar
 
     labels = np.asarray(labels)
@@ -179,8 +189,8 @@ TRANSFER_ARMS = {
     "fine-tune all layers": {"pretrained": True},
 }
 LABEL_FRACTIONS = (0.02, 0.05, 0.1, 0.25, 0.5, 1.0)  # shares of the fit split, for the label-budget curve
+LABEL_SEEDED_FRACTIONS = (0.02, 0.05, 0.1)  # three seeds each; 50% has the comparison's three, the rest one
 LABEL_BUDGET_ARMS = ("from scratch", "fine-tune all layers")
-MAX_EPOCHS = 50
 
 
 def transfer_comparison() -> dict[str, ExperimentConfig]:
@@ -189,34 +199,75 @@ def transfer_comparison() -> dict[str, ExperimentConfig]:
             for arm, kwargs in TRANSFER_ARMS.items() for seed in SEEDS}
 
 
-def label_budget_epochs(fraction: float) -> int:
-    """Epochs for a run on ``fraction`` of the fit split: at least as many optimiser steps as the
-    proxy budget (10 epochs of half of it) and at least its 10 epochs, at most ``MAX_EPOCHS``."""
-    steps_matched = round(TRANSFER.epochs * TRANSFER.data_fraction / fraction)
-    return max(TRANSFER.epochs, min(MAX_EPOCHS, steps_matched))
+def label_budget_passes(fraction: float) -> int:
+    """Passes over the training faces per epoch for a run on ``fraction`` of the fit split: below the
+    proxy's share (half of it), each of the 10 epochs takes the proxy's optimiser steps (25 passes over
+    2%, 10 over 5%); one pass at or above it.
+
+    >>> [label_budget_passes(f) for f in LABEL_FRACTIONS]
+    [25, 10, 5, 2, 1, 1]
+    """
+    return max(1, round(TRANSFER.data_fraction / fraction))
+
+
+def label_budget_seeds(fraction: float) -> tuple[int, ...]:
+    return SEEDS if fraction in LABEL_SEEDED_FRACTIONS or fraction == TRANSFER.data_fraction else SEEDS[:1]
 
 
 def label_budget() -> dict[str, ExperimentConfig]:
-    """Notebook 07's label-budget curve: pretrained vs scratch on a growing share of the labels
-    (seed 0). The point at the proxy's share is the comparison's seed-0 run, under its label (one record)."""
-    def label(arm: str, fraction: float) -> str:
-        return f"{arm}, seed 0" if fraction == TRANSFER.data_fraction else f"{arm}, {fraction:.0%} of the labels"
+    """Notebook 07's label-budget curve: pretrained vs scratch on a growing share of the labels, with
+    matched optimiser steps (``label_budget_passes``) and three seeds at the smallest shares. The points at
+    the proxy's share are the comparison's runs, under their labels (one record each, not two)."""
+    def label(arm: str, fraction: float, seed: int) -> str:
+        share = "" if fraction == TRANSFER.data_fraction else f"{fraction:.0%} of the labels, "
+        return f"{arm}, {share}seed {seed}"
 
-    return {label(arm, fraction): dataclasses.replace(
-                TRANSFER, model_kwargs=TRANSFER_ARMS[arm], data_fraction=fraction, epochs=label_budget_epochs(fraction))
-            for arm in LABEL_BUDGET_ARMS for fraction in LABEL_FRACTIONS}
+    return {label(arm, fraction, seed): dataclasses.replace(
+                TRANSFER, model_kwargs=TRANSFER_ARMS[arm], data_fraction=fraction,
+                passes_per_epoch=label_budget_passes(fraction), seed=seed)
+            for arm in LABEL_BUDGET_ARMS for fraction in LABEL_FRACTIONS for seed in label_budget_seeds(fraction)}
 
 
 def label_budget_frame(records: dict[str, dict]):
-    """The label-budget curve's records, one row each: arm, share of labels, epochs, training faces, val_accuracy."""
+    """The label-budget curve's records, one row each: arm, share of labels, seed, training faces, the
+    faces seen per epoch (training faces x passes: the same optimiser steps below the proxy's share), val_accuracy."""
     import pandas as pd
 
     arm = {json.dumps(kwargs, sort_keys=True): name for name, kwargs in TRANSFER_ARMS.items()}
     rows = [{"arm": arm[json.dumps(r["config"]["model_kwargs"], sort_keys=True)],
-             "share of labels": r["config"]["data_fraction"], "epochs": r["config"]["epochs"],
-             "training faces": r["n_train"], "val_accuracy": r["val"]["accuracy"]} for r in records.values()]
-    columns = ["arm", "share of labels", "epochs", "training faces", "val_accuracy"]
-    return pd.DataFrame(rows, columns=columns).sort_values(["arm", "share of labels"], ignore_index=True)
+             "share of labels": r["config"]["data_fraction"], "seed": r["config"]["seed"], "training faces": r["n_train"],
+             "faces per epoch": r["n_train"] * r["config"].get("passes_per_epoch", 1),
+             "val_accuracy": r["val"]["accuracy"]} for r in records.values()]
+    columns = ["arm", "share of labels", "seed", "training faces", "faces per epoch", "val_accuracy"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["arm", "share of labels", "seed"], ignore_index=True)
+
+
+def pretraining_gains(points, seed_sd: float):
+    """Per share of labels: each arm's mean over seeds, the gain of fine-tuning over scratch, and its verdict.
+
+    Where both arms have two seeds or more the gain is judged by Welch's t-test over the seeds; at a
+    single seed, against the noise of the difference of two single runs (2 sqrt(2) ``seed_sd``).
+    ``points`` is ``label_budget_frame``'s table.
+    """
+    import pandas as pd
+
+    from .stats import difference_threshold, verdict, welch
+
+    scratch, tuned = LABEL_BUDGET_ARMS
+    rows = []
+    for share, group in points.groupby("share of labels"):
+        a = group.loc[group["arm"] == tuned, "val_accuracy"].to_numpy()
+        b = group.loc[group["arm"] == scratch, "val_accuracy"].to_numpy()
+        if not len(a) or not len(b):
+            continue
+        gain = a.mean() - b.mean()
+        seeded = min(len(a), len(b)) >= 2
+        p = welch(a, b) if seeded else float("nan")
+        rows.append({"share of labels": share, "training faces": int(group["training faces"].iloc[0]),
+                     "seeds": min(len(a), len(b)), scratch: b.mean(), tuned: a.mean(), "gain": gain, "p_value": p,
+                     "test": "Welch" if seeded else "2√2 seed sd",
+                     "verdict": verdict(gain, p_value=p) if seeded else verdict(gain, difference_threshold(seed_sd))})
+    return pd.DataFrame(rows).set_index("share of labels")
 
 
 def record_name(study: str, label: str) -> str:
@@ -331,18 +382,34 @@ def choose_tta(model, val) -> dict:
 
 
 def curve_choice(directory=None, runs=None) -> dict:
-    """The refit-scale curve's best setting on validation: the policy and epochs with the highest
-    validation accuracy averaged over their seeds (the fewer epochs on a tie: the cheaper run), with
-    the runs it was chosen from (all stored ones, or those labelled in ``runs``: the curve as it stood)."""
+    """The refit-scale curve's choice on validation: the cheapest setting (fewest epochs) whose mean
+    validation accuracy over its seeds is within seed noise of the best mean, so that a longer run must
+    win by more than noise (the one-standard-error rule). The noise is the seed-to-seed sd pooled over
+    the settings run with two seeds or more: means of n1 and n2 runs are within noise when they differ by
+    at most 2 sd sqrt(1/n1 + 1/n2). With no repeated setting, the best mean (the fewer epochs on a tie).
+    Chosen from all stored runs, or from those labelled in ``runs`` (the curve as it stood)."""
     curve = curve_frame(directory)
     if runs is not None:
         curve = curve[curve.index.isin(list(runs))]
     if curve.empty:
         raise FileNotFoundError("the refit-scale budget curve has no runs yet: run `python scripts/run_study.py curve`")
-    means = curve.groupby(["augment", "epochs"])["val accuracy"].agg(["mean", "count"]).reset_index()
+    from .stats import difference_threshold
+
+    means = curve.groupby(["augment", "epochs"])["val accuracy"].agg(["mean", "count", "var"]).reset_index()
+    repeated = means[means["count"] >= 2]
+    seed_sd = (float(np.sqrt((repeated["var"] * (repeated["count"] - 1)).sum() / (repeated["count"] - 1).sum()))
+               if len(repeated) else float("nan"))
     best = means.sort_values(["mean", "epochs"], ascending=[False, True]).iloc[0]
-    return {"augment": str(best["augment"]), "epochs": int(best["epochs"]), "val_accuracy": float(best["mean"]),
-            "seeds": int(best["count"]), "chosen_from": curve["val accuracy"].to_dict()}
+    chosen = best
+    if np.isfinite(seed_sd):
+        margin = difference_threshold(seed_sd, runs=(means["count"], best["count"]))
+        within = means[best["mean"] - means["mean"] <= margin]
+        chosen = within.sort_values(["epochs", "mean"], ascending=[True, False]).iloc[0]
+    return {"augment": str(chosen["augment"]), "epochs": int(chosen["epochs"]), "val_accuracy": float(chosen["mean"]),
+            "seeds": int(chosen["count"]), "seed_sd": seed_sd,
+            "best_mean": {"augment": str(best["augment"]), "epochs": int(best["epochs"]),
+                          "val_accuracy": float(best["mean"]), "seeds": int(best["count"])},
+            "chosen_from": curve["val accuracy"].to_dict()}
 
 
 def final_config(directory=None, curve_runs=None) -> tuple[str, ExperimentConfig]:

@@ -17,9 +17,9 @@ from fer_utils.stats import difference_threshold, format_interval, verdict
 from fer_utils.storage import load_json
 from fer_utils.studies import (
     CPU_BUDGET_MINUTES,
+    CURVE_RULE,
     FINAL_ONE_PASS_NAME,
     FINAL_TEST_NAME,
-    LABEL_BUDGET_ARMS,
     LABEL_FRACTIONS,
     SEEDS,
     TARGET,
@@ -29,9 +29,11 @@ from fer_utils.studies import (
     choose_final_recipe,
     confirmation_frame,
     curve_frame,
+    curve_settings,
     label_budget,
     label_budget_frame,
     load_study,
+    pretraining_gains,
     recipes_frame,
     refit_follows_curve,
     seed_sd,
@@ -132,18 +134,19 @@ def render() -> str:
     refit_curve = curve_frame(experiments)
     if len(refit_curve):
         follows = refit_follows_curve(final, experiments)
-        best = refit_curve["val accuracy"].idxmax()
+        settings = curve_settings(refit_curve)
+        chosen = follows["now"]
         lines += [
             "",
-            "The budget curve at the refit's scale (the whole fitting part, one seed per run; notebook 04): "
-            + "; ".join(f"*{policy}* " + ", ".join(f"{r['epochs']} epochs {_pct(r['val accuracy'])} ({r['minutes']:.0f} min)"
-                                                    for _, r in runs.sort_values("epochs").iterrows())
-                        for policy, runs in refit_curve.groupby("augment", sort=False))
-            + f". Best run: *{best}*. "
-            + ("The shipped model has the curve's best setting (the best mean over seeds, the fewer epochs on a tie)."
-               if follows["current"] else
-               f"The shipped model has the best setting of the curve as it stood when it was refit; *{follows['now']['augment']}, "
-               f"{follows['now']['epochs']} epochs* has overtaken it since, and the next refit (`make final-model`) takes it."),
+            "The budget curve at the refit's scale (the whole fitting part; notebook 04), mean validation accuracy over seeds: "
+            + "; ".join(f"*{policy}* " + ", ".join(
+                f"{r['epochs']} epochs {_pct(r['val_accuracy'])} ({r['minutes']:.0f} min"
+                + (f", {r['seeds']} seeds)" if r["seeds"] > 1 else ")") for _, r in runs.iterrows())
+                for policy, runs in settings.groupby("augment", sort=False))
+            + f". The rule, {CURVE_RULE} (seed sd {100 * chosen['seed_sd']:.2f} points), picks *{chosen['augment']}, "
+            f"{chosen['epochs']} epochs* (the best mean: *{chosen['best_mean']['augment']}, {chosen['best_mean']['epochs']} epochs*). "
+            + ("The shipped model has that setting." if follows["current"] else
+               "The shipped model has the setting the curve gave when it was refit; the next refit (`make final-model`) takes the new one."),
         ]
     if gpu is not None:
         lines += [
@@ -225,19 +228,22 @@ def transfer_lines() -> list[str]:
     if len(comparison) < len(transfer_comparison()) or len(curve) < len(label_budget()):
         return []
     mean = {arm: np.mean([comparison[f"{arm}, seed {s}"]["val"]["accuracy"] for s in SEEDS]) for arm in TRANSFER_ARMS}
-    scratch, tuned = LABEL_BUDGET_ARMS
-    points = label_budget_frame(curve)
-    wide = points.pivot(index="share of labels", columns="arm", values="val_accuracy")
-    gain = wide[tuned] - wide[scratch]
-    smallest, largest = LABEL_FRACTIONS[0], LABEL_FRACTIONS[-1]
-    n_small = points.groupby("share of labels")["training faces"].first()[smallest]
+    noise = float(np.mean([np.std([comparison[f"{arm}, seed {s}"]["val"]["accuracy"] for s in SEEDS], ddof=1)
+                           for arm in TRANSFER_ARMS]))
+    gains = pretraining_gains(label_budget_frame(curve), noise)
+    small, large = gains.loc[LABEL_FRACTIONS[0]], gains.loc[LABEL_FRACTIONS[-1]]
+
+    def judged(g) -> str:
+        test = f"{g['seeds']} seeds, Welch's p = {g['p_value']:.2g}" if g["test"] == "Welch" else "one seed"
+        return f"{test}: {g['verdict']}"
+
     return [f"**Transfer learning** (notebook 07, validation accuracy, mean of {len(SEEDS)} seeds): MTCNN's ONet, a face "
             f"detector's network pretrained on faces, fine-tuned reaches {_pct(mean['fine-tune all layers'])} against "
             f"{_pct(mean['from scratch'])} from scratch at the course's proxy budget; a linear probe on its frozen features "
             f"only {_pct(mean['linear probe (frozen features)'])}. Pretraining pays most when labels are few: "
-            f"{(100 * gain[smallest]):+.1f} points with {smallest:.0%} of the labels ({n_small:,} faces), "
-            f"{(100 * gain[largest]):+.1f} with all of them (one seed per point; the smallest shares also train for "
-            "fewer steps: notebook 07).", ""]
+            f"{(100 * small['gain']):+.1f} points with {small.name:.0%} of the labels ({small['training faces']:,} faces; "
+            f"{judged(small)}), {(100 * large['gain']):+.1f} with all of them ({judged(large)}), every share of the labels "
+            "trained for the proxy's optimiser steps or more.", ""]
 
 
 def timing_lines() -> str:

@@ -131,6 +131,16 @@ def test_07_summary_states_the_transfer_comparison():
         f"reaches {arms['fine-tune all layers']['mean']:.1%} against {arms['from scratch']['mean']:.1%} from scratch",
         f"a linear probe on them reaches {arms['linear probe (frozen features)']['mean']:.1%}",
     ])
+    records = studies.load_study("transfer", studies.label_budget(), EXPERIMENTS)
+    assert len(records) == len(studies.label_budget()), "the label-budget curve is incomplete: run_study.py transfer"
+    noise = sum(row["std"] for row in arms.values()) / len(arms)  # one run's seed sd, as notebook 07 takes it
+    gains = studies.pretraining_gains(studies.label_budget_frame(records), noise)
+    small, large = gains.iloc[0], gains.iloc[-1]
+    assert_states("07_transfer_learning", [
+        f"fine-tuning gains {small['gain']:+.1%} with {small.name:.0%} of the labels ({small['training faces']:,} faces, "
+        f"{small['seeds']} seeds: *{small['verdict']}*)",
+        f"{large['gain']:+.1%} with {large.name:.0%}",
+    ])
 
 
 SOLUTIONS = fu.PROJECT_ROOT / "solutions"

@@ -99,3 +99,13 @@ def test_the_seed_noise_is_notebook_02s_mean_standard_deviation():
     expected = frame.groupby("augment")["val_accuracy"].std().mean()
     assert studies.seed_sd(fu.RESULTS_DIR / "experiments") == pytest.approx(expected)
     assert 0 < expected < 0.01  # under a point: why a one-point gap between two runs needs care
+
+
+def test_the_noise_of_a_difference_of_means_shrinks_with_the_seeds():
+    rng = np.random.default_rng(1)
+    sd = 0.01
+    gaps = rng.normal(0, sd, (100_000, 3)).mean(1) - rng.normal(0, sd, 100_000)  # a mean of 3 runs against one run
+    assert gaps.std() == pytest.approx(stats.difference_sd(sd, runs=(3, 1)), rel=0.01)
+    assert stats.difference_threshold(sd, runs=(1, 1)) == pytest.approx(stats.difference_threshold(sd))
+    assert list(stats.difference_threshold(sd, runs=(np.array([1, 2]), 2))) == pytest.approx(
+        [2 * sd * np.sqrt(1.5), 2 * sd])

@@ -142,3 +142,27 @@ def test_bf16_autocast_trains_when_asked(splits):
     train, val = splits
     result = fu.fit(tiny_model(), train, val, config(epochs=2, precision="bf16"), progress=False)
     assert np.isfinite(result.history["train_loss"]).all()
+
+
+def test_passes_per_epoch_take_more_steps_between_two_validations(splits, monkeypatch):
+    train, val = splits
+    steps = []
+    step = torch.optim.AdamW.step
+    monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, *a, **k: (steps.append(1), step(self, *a, **k))[1])
+    one = fu.fit(tiny_model(), train, val, config(epochs=2), progress=False)
+    n_one = len(steps)
+    three = fu.fit(tiny_model(), train, val, config(epochs=2, passes_per_epoch=3), progress=False)
+    batches = lambda n: -(-n // 32)  # noqa: E731 (batches of 32, the passes' images shuffled into one stream)
+    assert n_one == 2 * batches(len(train)) and len(steps) - n_one == 2 * batches(3 * len(train))
+    assert len(one.history) == len(three.history) == 2  # still one validation per epoch
+    with pytest.raises(ValueError, match="passes_per_epoch"):
+        config(passes_per_epoch=0)
+
+
+def test_a_field_added_later_is_stored_only_away_from_its_default():
+    """Records made before ``passes_per_epoch`` existed keep matching their configs, and their keys."""
+    plain, passes = fu.ExperimentConfig(), fu.ExperimentConfig(passes_per_epoch=5)
+    assert "passes_per_epoch" not in plain.to_dict() and passes.to_dict()["passes_per_epoch"] == 5
+    assert fu.ExperimentConfig.from_dict(passes.to_dict()) == passes
+    assert fu.ExperimentConfig.from_dict(plain.to_dict()).passes_per_epoch == 1
+    assert plain.key() != passes.key()
