@@ -199,6 +199,16 @@ def transfer_comparison() -> dict[str, ExperimentConfig]:
             for arm, kwargs in TRANSFER_ARMS.items() for seed in SEEDS}
 
 
+def transfer_seed_sd(records: dict[str, dict]) -> float:
+    """One run's seed-to-seed sd in the transfer comparison (``transfer_comparison``'s records, by label):
+    the mean over the arms of the sd across each arm's seeds; NaN where no arm has two seeds."""
+    import pandas as pd
+
+    runs = pd.DataFrame([{"arm": arm, "val_accuracy": records[label]["val"]["accuracy"]}
+                         for arm in TRANSFER_ARMS for seed in SEEDS if (label := f"{arm}, seed {seed}") in records])
+    return float(runs.groupby("arm")["val_accuracy"].std().mean())
+
+
 def label_budget_passes(fraction: float) -> int:
     """Passes over the training faces per epoch for a run on ``fraction`` of the fit split: below the
     proxy's share (half of it), each of the 10 epochs takes the proxy's optimiser steps (25 passes over

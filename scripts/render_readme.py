@@ -38,6 +38,7 @@ from fer_utils.studies import (
     refit_follows_curve,
     seed_sd,
     transfer_comparison,
+    transfer_seed_sd,
 )
 
 README = PROJECT_ROOT / "README.md"
@@ -228,9 +229,7 @@ def transfer_lines() -> list[str]:
     if len(comparison) < len(transfer_comparison()) or len(curve) < len(label_budget()):
         return []
     mean = {arm: np.mean([comparison[f"{arm}, seed {s}"]["val"]["accuracy"] for s in SEEDS]) for arm in TRANSFER_ARMS}
-    noise = float(np.mean([np.std([comparison[f"{arm}, seed {s}"]["val"]["accuracy"] for s in SEEDS], ddof=1)
-                           for arm in TRANSFER_ARMS]))
-    gains = pretraining_gains(label_budget_frame(curve), noise)
+    gains = pretraining_gains(label_budget_frame(curve), transfer_seed_sd(comparison))
     small, large = gains.loc[LABEL_FRACTIONS[0]], gains.loc[LABEL_FRACTIONS[-1]]
 
     def judged(g) -> str:

@@ -133,7 +133,8 @@ def test_07_summary_states_the_transfer_comparison():
     ])
     records = studies.load_study("transfer", studies.label_budget(), EXPERIMENTS)
     assert len(records) == len(studies.label_budget()), "the label-budget curve is incomplete: run_study.py transfer"
-    noise = sum(row["std"] for row in arms.values()) / len(arms)  # one run's seed sd, as notebook 07 takes it
+    noise = studies.transfer_seed_sd(studies.load_study("transfer", studies.transfer_comparison(), EXPERIMENTS))
+    assert noise == pytest.approx(sum(row["std"] for row in arms.values()) / len(arms))  # notebook 07's table
     gains = studies.pretraining_gains(studies.label_budget_frame(records), noise)
     small, large = gains.iloc[0], gains.iloc[-1]
     assert_states("07_transfer_learning", [
