@@ -58,6 +58,38 @@ def architecture_comparison() -> dict[str, ExperimentConfig]:
     }
 
 
+def architecture_findings(accuracy: dict[str, float], noise: float) -> dict:
+    """Notebook 03's verdicts on the original report's claims, from each architecture's validation
+    accuracy (``ARCHITECTURES``' labels; one seed each) and one run's seed sd ``noise``: two single runs
+    are told apart beyond 2√2 sd (``stats.difference_threshold``). A missing label (fast mode trains
+    two models) counts as NaN."""
+    import math
+
+    from .stats import difference_threshold, verdict
+
+    threshold = difference_threshold(noise)
+    accuracy = {label: accuracy.get(label, math.nan) for label in ARCHITECTURES}
+    depths = {kwargs["depth"]: accuracy[label] for label, (name, kwargs) in ARCHITECTURES.items()
+              if name == "plain_cnn" and set(kwargs) == {"depth"} and label in accuracy}
+    early = {"plain": accuracy["plain CNN, depth 6, early downsampling"],
+             "residual": accuracy["residual CNN, early downsampling"]}
+    pooling_gap = accuracy["plain CNN, depth 6"] - accuracy["plain CNN, depth 6, avg pooling"]
+    ranked = sorted(accuracy, key=lambda label: (not math.isnan(accuracy[label]), accuracy[label]), reverse=True)
+    best, runner_up = ranked[0], ranked[1]
+    return {
+        "threshold": threshold,
+        "depths": depths,
+        "deeper_plain": {d: a for d, a in depths.items() if d >= 4},
+        "mlp_below_deeper_plain": accuracy["MLP"] < min(a for d, a in depths.items() if d >= 4),  # False on NaN
+        "early": early, "early_stuck": all(0.30 <= a <= 0.40 for a in early.values()),
+        "pooling_gap": pooling_gap, "pooling_verdict": verdict(pooling_gap, threshold),
+        "best_plain_depth": max(depths, key=lambda d: (not math.isnan(depths[d]), depths[d])),
+        "skip_beats_plain": accuracy["residual CNN (report size)"] > max(depths.values()),
+        "best": best, "runner_up": runner_up,
+        "best_verdict": verdict(accuracy[best] - accuracy[runner_up], threshold),
+    }
+
+
 # The final model (notebook 04). Its candidates carry the findings of notebooks 02 and 03: the
 # plain depth-8 CNN (best at equal cost in notebook 03), the residual CNN for comparison, a deeper
 # variant of the better family, notebook 02's best policies, and label smoothing.
@@ -466,6 +498,32 @@ def run_grid(study: str, grid: dict[str, ExperimentConfig], data=None, fast_labe
         items = [(k, grid[k]) for k in fast_labels] if fast_labels else items[:FAST_GRID_RUNS]
     return {label: run_experiment(config, name=record_name(study, label), data=data, progress=False)
             for label, config in items}
+
+
+def ablation_findings(frame, table, baseline: str = "none") -> dict:
+    """Notebook 02's verdicts from its runs (``frame``: one row per run, columns augment and val_accuracy)
+    and ``compare_to_baseline``'s ``table``: the policies that help or hurt beyond seed noise (Welch's
+    test against ``baseline``), the best policy by mean and Welch's test against the runner-up, and the
+    weakest policy other than the baseline."""
+    from .stats import ALPHA, welch
+
+    beyond = table[table["beyond_noise"]]
+    best = table["mean"].idxmax()
+    runner_up = table.drop(index=best)["mean"].idxmax()
+    runs = {policy: frame.loc[frame["augment"] == policy, "val_accuracy"] for policy in (best, runner_up)}
+    best_p = welch(runs[best], runs[runner_up])
+    return {"helps": beyond.loc[beyond["difference"] > 0, "difference"].to_dict(),
+            "hurts": beyond.loc[beyond["difference"] < 0, "difference"].to_dict(),
+            "best": best, "runner_up": runner_up, "best_p": best_p, "best_beyond_noise": bool(best_p < ALPHA),
+            "weakest": table.drop(index=baseline)["mean"].idxmin(), "seed_sd": float(table["std"].mean())}
+
+
+def last_epoch_gap(curves) -> dict:
+    """Training minus validation accuracy in the last epoch, averaged over seeds, per policy (``curves``:
+    one row per run and epoch, columns augment, epoch, train_accuracy, val_accuracy). The training
+    accuracy is the one ``fit`` logs, on the augmented batches it trained on."""
+    last = curves[curves["epoch"] == curves["epoch"].max()]
+    return (last["train_accuracy"] - last["val_accuracy"]).groupby(last["augment"]).mean().to_dict()
 
 
 def seed_sd(directory=None) -> float:

@@ -57,19 +57,27 @@ def test_02_summary_states_the_ablation():
     table = {row["augment"]: row for row in fu.load_json(RESULTS / "augmentation_ablation_summary.json")["validation"]}
     assert len(table) == len(fu.POLICIES)
     best = max(table, key=lambda p: table[p]["mean"])
+    runner_up = max((p for p in table if p != best), key=lambda p: table[p]["mean"])
+    records = studies.load_study("ablation", studies.augmentation_ablation(), EXPERIMENTS)
+    runs = {p: [r["val"]["accuracy"] for r in records.values() if r["config"]["augment"] == p] for p in (best, runner_up)}
+    p_value = fu.stats.welch(runs[best], runs[runner_up])
     assert_states("02_augmentation_ablation", [
         f"*{best}*, {table[best]['mean']:.1%} validation accuracy on average",
-        f"over {table['none']['mean']:.1%} without augmentation",
+        f"beat {table['none']['mean']:.1%} without augmentation",
+        f"*{runner_up}* (Welch's p = {p_value:.2f}: {'beyond the noise' if p_value < fu.stats.ALPHA else 'a tie'})",
     ])
 
 
 def test_03_summary_states_the_architecture_comparison():
     records = studies.load_study("architectures", studies.architecture_comparison(), EXPERIMENTS)
     accuracy = {label: r["val"]["accuracy"] for label, r in records.items()}
-    best = max(accuracy, key=accuracy.get)
+    found = studies.architecture_findings(accuracy, studies.seed_sd(EXPERIMENTS))
+    best, runner_up = found["best"], found["runner_up"]
     assert_states("03_architecture_comparison", [
         f"The MLP reaches {accuracy['MLP']:.1%}",
         f"**{best}** ({accuracy[best]:.1%}",
+        f"against {runner_up} ({accuracy[runner_up]:.1%}): {found['best_verdict']}.",
+        f"({100 * found['pooling_gap']:+.1f} points): {found['pooling_verdict']}.",
         f"report's size reaches {accuracy['residual CNN (report size)']:.1%}",
     ])
 

@@ -23,6 +23,48 @@ def test_compare_to_baseline_reports_means_stds_and_welchs_test():
     assert np.isnan(table.loc["none", "p_value"])
 
 
+def test_ablation_findings_name_what_helps_hurts_and_whether_the_best_ties():
+    runs = {"none": [0.50, 0.51, 0.49], "flip": [0.60, 0.61, 0.59], "rotate": [0.605, 0.59, 0.612],
+            "erase": [0.40, 0.41, 0.39], "same": [0.50, 0.52, 0.48]}
+    frame = pd.DataFrame([{"augment": p, "val_accuracy": a} for p, accs in runs.items() for a in accs])
+    table = studies.compare_to_baseline(frame, "augment", "val_accuracy", "none")
+    found = studies.ablation_findings(frame, table)
+    assert set(found["helps"]) == {"flip", "rotate"} and set(found["hurts"]) == {"erase"}
+    assert found["helps"]["flip"] == pytest.approx(0.10) and found["hurts"]["erase"] == pytest.approx(-0.10)
+    assert (found["best"], found["runner_up"], found["weakest"]) == ("rotate", "flip", "erase")
+    assert found["best_p"] == pytest.approx(stats.ttest_ind(runs["rotate"], runs["flip"], equal_var=False).pvalue)
+    assert not found["best_beyond_noise"]  # 0.2 points apart with sds of about 1: a tie
+    assert found["seed_sd"] == pytest.approx(np.mean([np.std(v, ddof=1) for v in runs.values()]))
+
+
+def test_last_epoch_gap_averages_the_final_epoch_over_seeds():
+    curves = pd.DataFrame({"augment": ["none"] * 4 + ["all"] * 2, "epoch": [1, 2, 1, 2, 1, 2],
+                           "train_accuracy": [0.5, 0.9, 0.5, 0.8, 0.4, 0.6],
+                           "val_accuracy": [0.4, 0.5, 0.4, 0.5, 0.4, 0.55]})
+    gap = studies.last_epoch_gap(curves)
+    assert gap == pytest.approx({"none": 0.35, "all": 0.05})
+
+
+def test_architecture_findings_judge_the_reports_claims_against_two_runs_noise():
+    accuracy = {label: 0.50 for label in studies.ARCHITECTURES}
+    accuracy.update({"MLP": 0.39, "plain CNN, depth 2": 0.27, "plain CNN, depth 4": 0.43, "plain CNN, depth 8": 0.589,
+                     "plain CNN, depth 6": 0.55, "plain CNN, depth 6, avg pooling": 0.546,
+                     "plain CNN, depth 6, early downsampling": 0.35, "residual CNN, early downsampling": 0.38,
+                     "ResNet-18 (torchvision)": 0.591})
+    found = studies.architecture_findings(accuracy, noise=0.004)
+    assert found["threshold"] == pytest.approx(2 * np.sqrt(2) * 0.004)
+    assert found["depths"] == {2: 0.27, 4: 0.43, 6: 0.55, 8: 0.589} and set(found["deeper_plain"]) == {4, 6, 8}
+    assert found["mlp_below_deeper_plain"] and found["early_stuck"]
+    assert found["pooling_gap"] == pytest.approx(0.004) and found["pooling_verdict"] == "tie"
+    assert found["best_plain_depth"] == 8 and not found["skip_beats_plain"]
+    assert (found["best"], found["runner_up"], found["best_verdict"]) == ("ResNet-18 (torchvision)", "plain CNN, depth 8", "tie")
+    accuracy["ResNet-18 (torchvision)"] = 0.62  # 3.1 points ahead: beyond 1.1 points of noise
+    assert studies.architecture_findings(accuracy, noise=0.004)["best_verdict"] == "holds"
+    fast = studies.architecture_findings({"MLP": 0.30, "plain CNN, depth 2": 0.25}, noise=0.004)  # fast mode's two runs
+    assert (fast["best"], fast["runner_up"], fast["best_plain_depth"]) == ("MLP", "plain CNN, depth 2", 2)
+    assert not fast["early_stuck"] and not fast["mlp_below_deeper_plain"]
+
+
 def test_transfer_grids_share_one_budget_and_one_split():
     comparison, budget = studies.transfer_comparison(), studies.label_budget()
     assert len(comparison) == len(studies.TRANSFER_ARMS) * len(studies.SEEDS)
