@@ -30,6 +30,17 @@ RETRAIN_ENV = "FER_RETRAIN"
 # accuracy on pasted test faces the video setting must keep (the course's real-time target).
 VIDEO_SIDES = (160, 192, 256, 320, 384)
 VIDEO_END_TO_END_TARGET = 0.55
+# What the photo, video and real-time pipeline must reach (notebook 06): shares of faces, false faces
+# per face-free photo, frames per second on one thread at 640x480.
+PIPELINE_TARGETS = {
+    "real photos: faces found": 0.95,
+    "real photos: false faces per face-free photo": 1 / 20,
+    "pasted faces: found, photo setting": 0.90,
+    "pasted faces: end to end, photo setting": 0.60,
+    "pasted faces: end to end, video setting": VIDEO_END_TO_END_TARGET,
+    "fps, detecting every frame (video setting)": 30.0,
+    "fps, detecting every third frame and tracking": 60.0,
+}
 
 
 def cached(name: str, compute, **settings) -> dict:
@@ -252,3 +263,29 @@ def choose_video_side(record: dict, target: float = VIDEO_END_TO_END_TARGET) -> 
     sides = sorted(record["sides"], key=int)
     meets = [s for s in sides if record["sides"][s]["end_to_end"] / record["sides"][s]["faces"] >= target]
     return int(meets[0] if meets else sides[-1])
+
+
+def pipeline_findings(comparison: dict, bench: dict, detector: str | None = None) -> dict:
+    """Each of PIPELINE_TARGETS for ``detector`` (default: the package's), from ``compare_detectors``'
+    record and ``bench_inference``'s: {target: {'value', 'target', 'met'}}; a false-face rate is met at
+    or below its target, everything else at or above. The fps are the video setting's, through ONNX
+    Runtime (one face, one thread)."""
+    from .faces import DEFAULT_DETECTOR
+
+    result = comparison["detectors"][detector or DEFAULT_DETECTOR]
+    real, photo, video = result["real_photos"], result["photo"], result["video"]
+    runs = [r for r in bench["pipeline"].values() if r["backend"] == "onnxruntime" and r["detect_max_side"] is not None]
+    every = next(r for r in runs if r["detect_every"] == 1)
+    tracked = next(r for r in runs if r["detect_every"] > 1)
+    values = {
+        "real photos: faces found": real["found"] / real["faces"],
+        "real photos: false faces per face-free photo": real["false_faces_on_face_free_photos"] / real["face_free_photos"],
+        "pasted faces: found, photo setting": photo["detection_rate"],
+        "pasted faces: end to end, photo setting": photo["end_to_end_accuracy"],
+        "pasted faces: end to end, video setting": video["end_to_end_accuracy"],
+        "fps, detecting every frame (video setting)": every["fps"],
+        "fps, detecting every third frame and tracking": tracked["fps"],
+    }
+    return {name: {"value": float(value), "target": PIPELINE_TARGETS[name],
+                   "met": bool(value <= PIPELINE_TARGETS[name] if "false faces" in name else value >= PIPELINE_TARGETS[name])}
+            for name, value in values.items()}

@@ -80,3 +80,23 @@ def test_the_video_side_is_the_smallest_that_keeps_the_target():
     assert face_study.choose_video_side(record({160: 0.40, 256: 0.54, 320: 0.58, 384: 0.60})) == 320
     assert face_study.choose_video_side(record({160: 0.56, 320: 0.58})) == 160
     assert face_study.choose_video_side(record({160: 0.40, 320: 0.50})) == 320  # none reaches it: the largest
+
+
+def test_pipeline_findings_check_every_target_in_its_direction():
+    comparison = {"detectors": {"centerface": {
+        "real_photos": {"faces": 20, "found": 19, "false_faces_on_face_free_photos": 1, "face_free_photos": 20},
+        "photo": {"detection_rate": 0.92, "end_to_end_accuracy": 0.633}, "video": {"detection_rate": 0.86, "end_to_end_accuracy": 0.54}}}}
+    bench = {"pipeline": {
+        "full": {"backend": "onnxruntime", "detect_max_side": None, "detect_every": 1, "fps": 11.0},
+        "every": {"backend": "onnxruntime", "detect_max_side": 320, "detect_every": 1, "fps": 35.0},
+        "tracked": {"backend": "onnxruntime", "detect_max_side": 320, "detect_every": 3, "fps": 86.0},
+        "torch": {"backend": "torch", "detect_max_side": 320, "detect_every": 3, "fps": 20.0}}}
+    found = face_study.pipeline_findings(comparison, bench, "centerface")
+    assert set(found) == set(face_study.PIPELINE_TARGETS)
+    assert found["real photos: faces found"] == {"value": 0.95, "target": 0.95, "met": True}  # at the target is met
+    assert found["real photos: false faces per face-free photo"]["met"]  # 1 in 20: at most the target
+    assert not found["pasted faces: end to end, video setting"]["met"]  # 54% < 55%
+    assert found["fps, detecting every frame (video setting)"]["value"] == 35.0
+    assert found["fps, detecting every third frame and tracking"]["value"] == 86.0  # ONNX Runtime, not torch
+    comparison["detectors"]["centerface"]["real_photos"]["false_faces_on_face_free_photos"] = 2
+    assert not face_study.pipeline_findings(comparison, bench, "centerface")["real photos: false faces per face-free photo"]["met"]

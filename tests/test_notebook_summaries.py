@@ -9,6 +9,7 @@ No notebook is executed: these tests read the committed .ipynb files.
 import re
 
 import nbformat
+import pandas as pd
 import pytest
 
 import fer_utils as fu
@@ -102,10 +103,18 @@ def test_04_summary_states_the_final_model_on_the_test_set():
         f"the {twins['n']:,} test images with a twin in training: {twins['accuracy']:.1%}",
         f"*{chosen}*",
         f"{record['epochs_run']} epochs on all {record['n_train']:,}",
-        "**in one pass** (what the real-time pipeline and `predict --no-tta` give)",
+        "**In one pass** (what the real-time pipeline and `predict --no-tta` give)",
         f"{one['test']['accuracy']:.2%} {interval('test', one)} on the full test set",
         f"{one['PrivateTest']['accuracy']:.2%} {interval('PrivateTest', one)} on PrivateTest",
     ])
+    found = studies.final_model_findings(m, one, studies.budget_frame(EXPERIMENTS),
+                                         fu.stats.difference_threshold(studies.seed_sd(EXPERIMENTS)))
+    for which in ("tta", "one_pass"):
+        private = found[which]["splits"]["PrivateTest"]
+        assert_states("04_final_model", [
+            f"{'met' if found[which]['met'] else 'not met'}** (test {found[which]['splits']['test']['accuracy']:.2%} against",
+            f"PrivateTest {private['accuracy']:.2%} against {private['target']:.1%}, its interval "
+            f"{'reaching' if private['interval_reaches'] else 'below'} it)"])
 
 
 def test_05_summary_states_what_the_model_gets_wrong():
@@ -123,8 +132,12 @@ def test_06_summary_states_the_pipeline_measurements():
     detectors = fu.load_json(RESULTS / "detector_comparison.json")["detectors"]
     real, photo = detectors[fu.faces.DEFAULT_DETECTOR]["real_photos"], detectors[fu.faces.DEFAULT_DETECTOR]["photo"]
     low, high = photo["end_to_end_interval"]
-    latency = fu.load_json(RESULTS / "bench_inference.json")["latency_ms_per_face"]
+    bench = fu.load_json(RESULTS / "bench_inference.json")
+    latency = bench["latency_ms_per_face"]
+    targets = fu.face_study.pipeline_findings(fu.load_json(RESULTS / "detector_comparison.json"), bench)
+    met = sum(t["met"] for t in targets.values())
     assert_states("06_from_photo_to_real_time", [
+        f"**Targets:** {met} of {len(targets)} met",
         f"finds {real['found']} of the {real['faces']} hand-drawn faces",
         f"finds {photo['detection_rate']:.1%} [",
         f"right on {photo['end_to_end_accuracy']:.1%} [{low:.1%}, {high:.1%}] (photo)",
@@ -135,20 +148,23 @@ def test_06_summary_states_the_pipeline_measurements():
 def test_07_summary_states_the_transfer_comparison():
     arms = {row["arm"]: row for row in fu.load_json(RESULTS / "transfer_summary.json")["comparison"]}
     assert set(arms) == set(studies.TRANSFER_ARMS)
-    assert_states("07_transfer_learning", [
-        f"reaches {arms['fine-tune all layers']['mean']:.1%} against {arms['from scratch']['mean']:.1%} from scratch",
-        f"a linear probe on them reaches {arms['linear probe (frozen features)']['mean']:.1%}",
-    ])
+    table = pd.DataFrame(list(arms.values())).set_index("arm")
     records = studies.load_study("transfer", studies.label_budget(), EXPERIMENTS)
     assert len(records) == len(studies.label_budget()), "the label-budget curve is incomplete: run_study.py transfer"
     noise = studies.transfer_seed_sd(studies.load_study("transfer", studies.transfer_comparison(), EXPERIMENTS))
-    assert noise == pytest.approx(sum(row["std"] for row in arms.values()) / len(arms))  # notebook 07's table
+    assert noise == pytest.approx(table["std"].mean())  # notebook 07's table
     gains = studies.pretraining_gains(studies.label_budget_frame(records), noise)
-    small, large = gains.iloc[0], gains.iloc[-1]
+    plain = fu.load_json(EXPERIMENTS / f"{studies.record_name('recipes', 'plain CNN 8, hflip+shift')}.json")
+    found = studies.transfer_findings(table, gains, noise, plain["val"]["accuracy"])
+    fine, small = arms["fine-tune all layers"], gains.iloc[0]
     assert_states("07_transfer_learning", [
-        f"fine-tuning gains {small['gain']:+.1%} with {small.name:.0%} of the labels ({small['training faces']:,} faces, "
-        f"{small['seeds']} seeds: *{small['verdict']}*)",
-        f"{large['gain']:+.1%} with {large.name:.0%}",
+        f"Against training ONet from scratch** ({arms['from scratch']['mean']:.1%}",
+        f"fine-tune all layers {fine['mean']:.1%} ({100 * fine['difference']:+.1f} points, Welch's p = {fine['p_value']:.2g}: "
+        f"*{found['verdicts']['fine-tune all layers']}*)",
+        f"Beyond the seed noise: {', '.join(found['beat_scratch']) or 'none'}.",
+        f"fine-tuning gains {100 * small['gain']:+.1f} points with {small.name:.0%} of the labels "
+        f"({small['training faces']:,} faces, {small['seeds']} seeds: *{small['verdict']}*)",
+        f"({100 * found['plain_gap']:+.1f} points against {100 * found['plain_threshold']:.1f} of noise: *{found['plain_verdict']}*)",
     ])
 
 

@@ -100,6 +100,48 @@ def test_pretraining_gains_use_welch_over_seeds_and_the_single_run_yardstick_oth
     assert np.isnan(gains.loc[1.0, "p_value"]) and gains.loc[1.0, "verdict"] == "tie"
 
 
+def test_transfer_findings_judge_each_arm_by_welch_and_the_plain_cnn_by_one_run_against_a_mean():
+    runs = {"from scratch": [0.54, 0.545, 0.535], "linear probe (frozen features)": [0.38, 0.385, 0.38],
+            "fine-tune the last layers": [0.54, 0.538, 0.543], "fine-tune all layers": [0.563, 0.56, 0.566]}
+    frame = pd.DataFrame([{"arm": arm, "val_accuracy": a} for arm, accs in runs.items() for a in accs])
+    arms = studies.compare_to_baseline(frame, "arm", "val_accuracy", "from scratch")
+    gains = pd.DataFrame({"gain": [0.04, 0.005, 0.013], "verdict": ["holds", "tie", "holds"]},
+                         index=pd.Index([0.02, 0.1, 1.0], name="share of labels"))
+    sd = 0.004
+    found = studies.transfer_findings(arms, gains, seed_sd=sd, plain_accuracy=0.581)
+    assert found["verdicts"] == {"linear probe (frozen features)": "reversed", "fine-tune the last layers": "tie",
+                                 "fine-tune all layers": "holds"}
+    assert found["beat_scratch"] == ["fine-tune all layers"] and found["best"] == "fine-tune all layers"
+    assert found["gain_most_at"] == 0.02 and found["gain_holds_at"] == [0.02, 1.0]
+    # one run against the mean of three: sd sqrt(1 + 1/3), threshold twice that
+    assert found["plain_threshold"] == pytest.approx(2 * sd * np.sqrt(1 + 1 / 3))
+    assert found["plain_gap"] == pytest.approx(0.581 - 0.563) and found["plain_verdict"] == "holds"
+    assert studies.transfer_findings(arms, gains, seed_sd=0.01, plain_accuracy=0.581)["plain_verdict"] == "tie"
+
+
+def test_final_model_findings_check_each_target_split_with_its_interval():
+    def split(accuracy, n=3589, **f1):
+        return {"accuracy": accuracy, "n": n, **{f"f1_{c}": v for c, v in f1.items()}}
+
+    tta = {"test": split(0.6868, 7178, angry=0.6, fear=0.5, happy=0.88, disgust=0.57), "PrivateTest": split(0.7008)}
+    one = {"test": split(0.6666, 7178), "PrivateTest": split(0.70)}
+    curve = pd.DataFrame({"val accuracy": [0.581, 0.603, 0.6035]}, index=[10, 20, 40])
+    found = studies.final_model_findings(tta, one, curve, threshold=0.012)
+    private = found["tta"]["splits"]["PrivateTest"]
+    low, high = fu.stats.accuracy_interval(round(0.7008 * 3589), 3589)
+    assert (private["low"], private["high"]) == pytest.approx((low, high))
+    assert not private["met"] and private["interval_reaches"] and not found["tta"]["met"]  # 70.08% < 70.5% <= high
+    assert found["one_pass"]["splits"]["PrivateTest"]["met"] and not found["one_pass"]["met"]  # the full test misses
+    assert found["budget_last_gain"] == pytest.approx(0.0005) and found["budget_verdict"] == "tie"
+    assert found["hardest"] == ["fear", "disgust", "angry"]
+    assert studies.final_model_findings(tta, one, curve.iloc[:1], 0.012)["budget_verdict"] == "no longer budget"
+
+
+def test_refit_epochs_in_budget_follow_the_refits_pace():
+    record = {"train_seconds": 50 * 60, "epochs_run": 25}  # two minutes per epoch
+    assert studies.refit_epochs_in_budget(record) == pytest.approx(studies.CPU_BUDGET_MINUTES / 2)
+
+
 def test_grids_cover_what_the_notebooks_compare():
     ablation = studies.augmentation_ablation()
     assert {c.augment for c in ablation.values()} == set(fu.POLICIES) and len(ablation) == 3 * len(fu.POLICIES)
