@@ -19,7 +19,7 @@ import torch
 
 from .checkpoints import DEFAULT_MODEL, read_checkpoint
 from .data import IMAGE_SIZE
-from .export import ensure_onnx, file_sha256, quantize_int8
+from .export import ensure_int8, ensure_onnx, file_sha256, onnx_metadata
 from .faces import DEFAULT_DETECTOR
 from .inference import OnnxClassifier, TorchClassifier
 from .models import INPUT_SHAPE
@@ -115,7 +115,7 @@ def int8_accuracy(fp32: OnnxClassifier, int8: OnnxClassifier, images: np.ndarray
 
 
 def run_benchmark(checkpoint: str | os.PathLike | None = None, repeats: int = 300, frames: int = 300,
-                  int8: bool = True, data_path=None, calibration_faces: int = 512, threads: int = 1,
+                  int8: bool = True, data_path=None, threads: int = 1,
                   note: str = "") -> dict:
     """The benchmark record: latency per face (torch fp32, ONNX Runtime fp32, int8 if asked), int8's
     test accuracy beside fp32's, and pipeline fps for several detection settings."""
@@ -134,13 +134,12 @@ def run_benchmark(checkpoint: str | os.PathLike | None = None, repeats: int = 30
     classifiers = {"torch fp32": TorchClassifier(checkpoint, threads), "ONNX Runtime fp32": onnx}
     with tempfile.TemporaryDirectory() as tmp:
         if int8:
-            from .data import load_fer2013, stratified_subset
+            from .data import load_fer2013
 
-            data = load_fer2013(data_path)
-            calibration = stratified_subset(data.train, min(1.0, calibration_faces / len(data.train)), seed=0).images
-            classifiers["ONNX Runtime int8"] = OnnxClassifier(quantize_int8(onnx.path, calibration, Path(tmp) / "int8.onnx"), threads)
-            record["int8"] = {**int8_accuracy(onnx, classifiers["ONNX Runtime int8"], data.test.images, data.test.labels),
-                              "calibration": f"{len(calibration)} training faces", "split": "test"}
+            test = load_fer2013(data_path).test
+            classifiers["ONNX Runtime int8"] = OnnxClassifier(ensure_int8(checkpoint, data_path), threads, "onnxruntime-int8")
+            record["int8"] = {**int8_accuracy(onnx, classifiers["ONNX Runtime int8"], test.images, test.labels),
+                              "calibration": onnx_metadata(classifiers["ONNX Runtime int8"].path)["calibration"], "split": "test"}
         latency = latency_per_face(classifiers, repeats)
         record["latency_ms_per_face"] = {name: t["median"] for name, t in latency.items()}
         record["latency_quartiles_ms_per_face"] = {name: t["quartiles"] for name, t in latency.items()}

@@ -1,4 +1,5 @@
-"""Classifying 48x48 faces with the shipped model: through ONNX Runtime when it is installed, torch otherwise.
+"""Classifying 48x48 faces with the shipped model: through ONNX Runtime when it is installed, torch otherwise;
+``onnxruntime-int8`` is the quantized copy, for real time on a slow CPU.
 
 Both backends take (N, 48, 48) uint8 faces and return (N, 7) float32 probabilities, in fp32.
 """
@@ -16,7 +17,7 @@ from .data import IMAGE_SIZE
 from .evaluate import predict_proba
 from .runtime import configure_threads, cpu_threads
 
-BACKENDS = ("auto", "onnxruntime", "torch")
+BACKENDS = ("auto", "onnxruntime", "onnxruntime-int8", "torch")
 
 
 class TorchClassifier:
@@ -37,10 +38,10 @@ class TorchClassifier:
 class OnnxClassifier:
     """An exported model (see ``fer_utils.export``) in an ONNX Runtime CPU session."""
 
-    backend = "onnxruntime"
-
-    def __init__(self, model: str | os.PathLike, threads: int | None = None):
+    def __init__(self, model: str | os.PathLike, threads: int | None = None, backend: str = "onnxruntime"):
         import onnxruntime as ort
+
+        self.backend = backend
 
         options = ort.SessionOptions()
         # ONNX Runtime's own pool, sized like torch's and OpenCV's (its default is every physical core).
@@ -70,23 +71,27 @@ def onnxruntime_available() -> bool:
 
 
 def load_classifier(checkpoint: str | os.PathLike | None = None, backend: str = "auto",
-                    threads: int | None = None) -> TorchClassifier | OnnxClassifier:
+                    threads: int | None = None, data_path: str | os.PathLike | None = None) -> TorchClassifier | OnnxClassifier:
     """The classifier for ``checkpoint`` (default: the shipped model).
 
     ``backend`` 'auto' picks ONNX Runtime when onnxruntime and onnxscript are installed (exporting
-    the checkpoint to ONNX beside it the first time), else torch. ``threads`` sets the CPU threads
-    (None: ``fer_utils.runtime.cpu_threads()``, the count the whole package uses).
+    the checkpoint to ONNX beside it the first time), else torch; 'onnxruntime-int8' quantizes it
+    once, calibrating on FER-2013's training faces (``data_path``, else the configured dataset).
+    ``threads`` sets the CPU threads (None: ``fer_utils.runtime.cpu_threads()``, the count the whole
+    package uses).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
         backend = "onnxruntime" if onnxruntime_available() else "torch"
-    elif backend == "onnxruntime" and not onnxruntime_available():
-        raise ValueError("the onnxruntime backend needs `pip install onnxruntime onnxscript`; or use the torch backend")
+    elif backend.startswith("onnxruntime") and not onnxruntime_available():
+        raise ValueError(f"the {backend} backend needs `pip install onnxruntime onnxscript`; or use the torch backend")
     if backend == "torch":
         return TorchClassifier(checkpoint, threads)
-    from .export import ensure_onnx
+    from .export import ensure_int8, ensure_onnx
 
+    if backend == "onnxruntime-int8":
+        return OnnxClassifier(ensure_int8(checkpoint or DEFAULT_MODEL, data_path), threads, backend)
     return OnnxClassifier(ensure_onnx(checkpoint or DEFAULT_MODEL), threads)
 
 

@@ -211,7 +211,9 @@ def realtime_lines() -> list[str]:
     if int8:
         text += (f" and {latency('ONNX Runtime int8, batch 1')} quantized to int8, at a test accuracy of "
                  f"{_interval(with_interval({'accuracy': int8['accuracy_int8'], 'n': int8['n']}))} against "
-                 f"{_interval(with_interval({'accuracy': int8['accuracy_fp32'], 'n': int8['n']}))} in fp32 (no TTA)")
+                 f"{_interval(with_interval({'accuracy': int8['accuracy_fp32'], 'n': int8['n']}))} in fp32 (no TTA; target "
+                 f"{against_target(quartiles['ONNX Runtime int8, batch 1'], targets['ms_per_face'])}: "
+                 "`--backend onnxruntime-int8` in `predict`, `video` and `webcam`)")
     text += (f". On a 640x480 video with one face, detecting on every frame shrunk to 320x240 (the video setting, which finds "
              f"{pct_interval(video['detection_rate'], video['detection_interval'])} of the pasted test faces and is right end "
              f"to end on {pct_interval(video['end_to_end_accuracy'], video['end_to_end_interval'])}), the whole pipeline runs at {fps(every)}; detecting "

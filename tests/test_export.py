@@ -4,11 +4,21 @@ the checkpoint changes, and the classifier backends that use it."""
 import json
 
 import numpy as np
+import onnx
 import pytest
 
 import fer_utils as fu
-from fer_utils.export import ensure_onnx, export_onnx, onnx_metadata, onnx_path
+from fer_utils.export import (
+    calibration_faces,
+    ensure_int8,
+    ensure_onnx,
+    export_onnx,
+    int8_path,
+    onnx_metadata,
+    onnx_path,
+)
 from fer_utils.inference import OnnxClassifier, TorchClassifier, check_onnx, load_classifier
+from fer_utils.paths import DatasetNotFoundError
 
 SMALL = {
     "mlp": {"hidden": [64]},
@@ -76,3 +86,23 @@ def test_load_classifier_prefers_onnx_runtime_and_falls_back_to_torch(tmp_path, 
 def test_a_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(fu.CheckpointError, match="no checkpoint"):
         ensure_onnx(tmp_path / "missing.pt")
+
+
+def test_the_int8_copy_is_quantized_once_from_training_faces_and_stays_close_to_fp32(tmp_path, synthetic_zip, faces):
+    checkpoint = save_random(tmp_path / "model.pt")
+    int8 = load_classifier(checkpoint, backend="onnxruntime-int8", threads=1, data_path=synthetic_zip)
+    assert int8.backend == "onnxruntime-int8" and int8.path == int8_path(checkpoint) == tmp_path / "model.int8.onnx"
+    assert sum(node.op_type == "QuantizeLinear" for node in onnx.load(str(int8.path)).graph.node) > 0
+    meta = onnx_metadata(int8.path)
+    assert meta["checkpoint_sha256"] == onnx_metadata(onnx_path(checkpoint))["checkpoint_sha256"]
+    assert meta["calibration"] == f"{len(calibration_faces(synthetic_zip))} training faces"
+    fp32 = load_classifier(checkpoint, threads=1).predict_proba(faces)
+    probs = int8.predict_proba(faces)
+    assert probs.shape == (5, 7) and np.allclose(probs.sum(1), 1, atol=7 / 255)  # the output is quantized too
+    np.testing.assert_allclose(probs, fp32, atol=0.05, rtol=0)
+    stamp = int8.path.stat().st_mtime_ns
+    missing = tmp_path / "no-dataset.zip"
+    assert ensure_int8(checkpoint, missing) == int8.path and int8.path.stat().st_mtime_ns == stamp  # reused: no data needed
+    save_random(checkpoint, seed=1)  # new weights: quantizing again needs the training faces
+    with pytest.raises(DatasetNotFoundError, match="calibrates on FER-2013's training faces"):
+        ensure_int8(checkpoint, missing)
