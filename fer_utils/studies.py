@@ -125,15 +125,24 @@ CARRIED_FINDINGS = (
 )
 
 
-def carried_findings(recipes, threshold: float) -> list[dict]:
+def carried_findings(recipes, threshold: float, records: dict | None = None, labels=None) -> list[dict]:
     """How each of CARRIED_FINDINGS fared among the candidates (``recipes_frame``): the gap between the
-    two single runs' validation accuracy and its verdict against two runs' noise ``threshold``."""
+    two single runs' validation accuracy, McNemar's test between them where their ``records`` (by
+    label) hold predictions for the validation ``labels``, and the verdict, which needs both
+    yardsticks: two runs' noise ``threshold`` and, where it was run, p < 0.05."""
     from .stats import verdict
 
-    acc = recipes["val accuracy"]
-    return [{"finding": what, "better": better, "worse": worse, "better accuracy": float(acc[better]),
-             "worse accuracy": float(acc[worse]), "gap": float(acc[better] - acc[worse]),
-             "verdict": verdict(acc[better] - acc[worse], threshold)} for what, better, worse in CARRIED_FINDINGS]
+    acc, records = recipes["val accuracy"], records or {}
+    rows = []
+    for what, better, worse in CARRIED_FINDINGS:
+        pair = [records.get(label, {}) for label in (better, worse)]
+        p = (paired_test(*pair, labels)["p_value"]
+             if labels is not None and all("val_predictions" in r for r in pair) else None)
+        gap = float(acc[better] - acc[worse])
+        rows.append({"finding": what, "better": better, "worse": worse, "better accuracy": float(acc[better]),
+                     "worse accuracy": float(acc[worse]), "gap": gap, "mcnemar p": p,
+                     "verdict": verdict(gap, threshold, p)})
+    return rows
 
 
 CONFIRM_TOP = 2  # candidates trained again at the longer budget
@@ -400,12 +409,17 @@ def budget_label(recipe: str, epochs: int) -> str:
     return f"{recipe}, {epochs} epochs"
 
 
-def confirmation_frame(directory=None):
-    """The confirmed candidates' records at the longer budget, best validation accuracy first."""
+def confirmation_records(directory=None) -> dict[str, dict]:
+    """The confirmed candidates' records at the longer budget, by candidate label."""
     grid = confirmation_grid(directory)
     stored = load_study("budget", {budget_label(recipe, c.epochs): c for recipe, c in grid.items()}, directory)
-    return _frame({recipe: stored[budget_label(recipe, c.epochs)] for recipe, c in grid.items()
-                   if budget_label(recipe, c.epochs) in stored})
+    return {recipe: stored[budget_label(recipe, c.epochs)] for recipe, c in grid.items()
+            if budget_label(recipe, c.epochs) in stored}
+
+
+def confirmation_frame(directory=None):
+    """The confirmed candidates at the longer budget, one row each, best validation accuracy first."""
+    return _frame(confirmation_records(directory))
 
 
 def choose_final_recipe(directory=None) -> tuple[str, ExperimentConfig]:

@@ -117,6 +117,21 @@ def test_04_summary_states_the_final_model_on_the_test_set():
             f"{'reaching' if private['interval_reaches'] else 'below'} it)"])
 
 
+def test_04_summary_judges_the_single_seed_choices_on_both_yardsticks(real_data):
+    labels = fu.experiments.full_validation(real_data, studies.SELECTION).labels
+    threshold = fu.stats.difference_threshold(studies.seed_sd(EXPERIMENTS))
+    candidates = studies.load_study("recipes", studies.final_recipe_candidates(), EXPERIMENTS)
+    findings = studies.carried_findings(studies.recipes_frame(EXPERIMENTS), threshold, candidates, labels)
+    confirmed = studies.confirmation_frame(EXPERIMENTS)
+    records = studies.confirmation_records(EXPERIMENTS)
+    test = studies.paired_test(*(records[label] for label in confirmed.index[:2]), labels)
+    gap = confirmed["val accuracy"].iloc[0] - confirmed["val accuracy"].iloc[1]
+    assert_states("04_final_model", [
+        f"{f['finding']}: {100 * f['gap']:+.1f} points (McNemar p = {f['mcnemar p']:.2g}), *{f['verdict']}*" for f in findings
+    ] + [f"{100 * gap:+.2f} points for *{confirmed.index[0]}* (McNemar p = {test['p_value']:.2g}), "
+         f"*{fu.stats.verdict(gap, threshold, test['p_value'])}*"])
+
+
 def test_05_summary_states_what_the_model_gets_wrong():
     analysis = fu.load_json(RESULTS / "analysis_final_model.json")
     audit = fu.load_json(RESULTS / "explorer_audit.json")["splits"]["test"]

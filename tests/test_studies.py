@@ -331,3 +331,15 @@ def test_carried_findings_name_candidates_and_judge_them_against_two_runs_noise(
     assert rows["rotations with flips and shifts over flips and shifts alone"]["verdict"] == "holds"  # +1.5
     assert rows["label smoothing"]["verdict"] == "tie"  # +0.1
     assert rows["a deeper plain CNN over depth 8"]["verdict"] == "tie"  # +0.5
+    assert all(r["mcnemar p"] is None for r in rows.values())  # no predictions: the seed yardstick alone
+
+    # With predictions, McNemar must agree too: a 1.5-point gap from 3 of 200 images is no evidence
+    val = np.zeros(200, int)
+    right = {label: np.r_[np.zeros(round(200 * a)), np.ones(200 - round(200 * a))].astype(int)
+             for label, a in accuracy.items()}
+    records = {label: {"val_predictions": p.tolist()} for label, p in right.items()}
+    paired = {r["finding"]: r for r in studies.carried_findings(recipes, 0.01, records, val)}
+    residual = paired["the plain CNN over the residual one"]
+    expected = fu.stats.mcnemar(right[residual["better"]] == val, right[residual["worse"]] == val)["p_value"]
+    assert residual["mcnemar p"] == pytest.approx(expected) and expected > 0.05
+    assert residual["verdict"] == "tie"
