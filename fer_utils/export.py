@@ -143,8 +143,8 @@ def ensure_int8(checkpoint: str | os.PathLike | None = None, data_path: str | os
     try:
         faces = calibration_faces(data_path)
     except DatasetNotFoundError as error:
-        raise DatasetNotFoundError(f"quantizing to int8 calibrates on FER-2013's training faces: {error}; "
-                                   "or use the fp32 model (--backend onnxruntime)") from error
+        raise DatasetNotFoundError("quantizing to int8 calibrates on FER-2013's training faces (or use the fp32 "
+                                   f"model: --backend onnxruntime). {error}") from error
     import onnx
 
     with tempfile.TemporaryDirectory() as tmp:
