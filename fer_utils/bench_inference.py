@@ -19,9 +19,9 @@ import torch
 
 from .checkpoints import DEFAULT_MODEL, read_checkpoint
 from .data import IMAGE_SIZE
-from .export import ensure_int8, ensure_onnx, file_sha256, onnx_metadata
+from .export import ensure_onnx, file_sha256, onnx_metadata
 from .faces import DEFAULT_DETECTOR
-from .inference import OnnxClassifier, TorchClassifier
+from .inference import OnnxClassifier, TorchClassifier, load_classifier
 from .models import INPUT_SHAPE
 from .paths import project_relative
 from .realtime import EmotionPipeline, open_video
@@ -137,7 +137,7 @@ def run_benchmark(checkpoint: str | os.PathLike | None = None, repeats: int = 30
             from .data import load_fer2013
 
             test = load_fer2013(data_path).test
-            classifiers["ONNX Runtime int8"] = OnnxClassifier(ensure_int8(checkpoint, data_path), threads, "onnxruntime-int8")
+            classifiers["ONNX Runtime int8"] = load_classifier(checkpoint, "onnxruntime-int8", threads, data_path)
             record["int8"] = {**int8_accuracy(onnx, classifiers["ONNX Runtime int8"], test.images, test.labels),
                               "calibration": onnx_metadata(classifiers["ONNX Runtime int8"].path)["calibration"], "split": "test"}
         latency = latency_per_face(classifiers, repeats)
