@@ -55,6 +55,23 @@ def test_training_is_deterministic(splits):
     assert_same_weights(weights(a.model), weights(b.model))
 
 
+def test_the_clean_training_accuracy_scores_a_fixed_sample_without_augmentation_or_touching_training(splits, monkeypatch):
+    train, val = splits
+    monkeypatch.setattr(train_module, "CLEAN_TRAIN_SAMPLE", 50)
+    sample = train_module.clean_train_sample(train, 50)
+    assert len(sample) == 50 and len(train_module.clean_train_sample(train, 10**6)) == len(train)
+    assert (sample.images == train_module.clean_train_sample(train, 50).images).all()  # the same faces every time
+    result = fu.fit(tiny_model(), train, val, config(epochs=1, augment="all"), progress=False)
+    clean = (fu.predict_proba(result.model, sample.images).argmax(1) == sample.labels).mean()
+    assert result.history["clean_train_accuracy"].iloc[-1] == pytest.approx(clean)
+    # scoring it changes nothing in training: the weights equal those of a run whose scoring is a stub
+    # (without validation, the clean sample is all that fit scores)
+    scored = fu.fit(tiny_model(), train, None, config(epochs=2, augment="all"), progress=False)
+    monkeypatch.setattr(train_module, "predict_proba", lambda model, images, **_: np.full((len(images), 7), 1 / 7, np.float32))
+    unscored = fu.fit(tiny_model(), train, None, config(epochs=2, augment="all"), progress=False)
+    assert_same_weights(weights(scored.model), weights(unscored.model))
+
+
 def test_epoch_sizes_split_the_epochs_into_equal_parts():
     assert train_module.epoch_sizes((), 3) == [48, 48, 48]
     assert train_module.epoch_sizes((32, 40, 48), 6) == [32, 32, 40, 40, 48, 48]
