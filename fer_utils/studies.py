@@ -58,14 +58,15 @@ def architecture_comparison() -> dict[str, ExperimentConfig]:
     }
 
 
-def architecture_findings(accuracy: dict[str, float], noise: float) -> dict:
+def architecture_findings(accuracy: dict[str, float], noise: float, records: dict | None = None, labels=None) -> dict:
     """Notebook 03's verdicts on the original report's claims, from each architecture's validation
     accuracy (``ARCHITECTURES``' labels; one seed each) and one run's seed sd ``noise``: two single runs
-    are told apart beyond 2√2 sd (``stats.difference_threshold``). A missing label (fast mode trains
-    two models) counts as NaN."""
+    are told apart beyond 2√2 sd (``stats.difference_threshold``) and, where their ``records`` (by label)
+    hold predictions for the validation ``labels``, by McNemar's test as well (``paired_finding``).
+    A missing label (fast mode trains two models) counts as NaN."""
     import math
 
-    from .stats import difference_threshold, verdict
+    from .stats import difference_threshold
 
     threshold = difference_threshold(noise)
     accuracy = {label: accuracy.get(label, math.nan) for label in ARCHITECTURES}
@@ -73,21 +74,40 @@ def architecture_findings(accuracy: dict[str, float], noise: float) -> dict:
               if name == "plain_cnn" and set(kwargs) == {"depth"} and label in accuracy}
     early = {"plain": accuracy["plain CNN, depth 6, early downsampling"],
              "residual": accuracy["residual CNN, early downsampling"]}
-    pooling_gap = accuracy["plain CNN, depth 6"] - accuracy["plain CNN, depth 6, avg pooling"]
     ranked = sorted(accuracy, key=lambda label: (not math.isnan(accuracy[label]), accuracy[label]), reverse=True)
-    best, runner_up = ranked[0], ranked[1]
+    best_plain_depth = max(depths, key=lambda d: (not math.isnan(depths[d]), depths[d]))
+
+    def paired(better, worse):
+        return paired_finding(accuracy, better, worse, threshold, records, labels)
+
     return {
         "threshold": threshold,
         "depths": depths,
         "deeper_plain": {d: a for d, a in depths.items() if d >= 4},
         "mlp_below_deeper_plain": accuracy["MLP"] < min(a for d, a in depths.items() if d >= 4),  # False on NaN
         "early": early, "early_stuck": all(0.30 <= a <= 0.40 for a in early.values()),
-        "pooling_gap": pooling_gap, "pooling_verdict": verdict(pooling_gap, threshold),
-        "best_plain_depth": max(depths, key=lambda d: (not math.isnan(depths[d]), depths[d])),
-        "skip_beats_plain": accuracy["residual CNN (report size)"] > max(depths.values()),
-        "best": best, "runner_up": runner_up,
-        "best_verdict": verdict(accuracy[best] - accuracy[runner_up], threshold),
+        "pooling": paired("plain CNN, depth 6", "plain CNN, depth 6, avg pooling"),  # max over average pooling
+        "best_plain_depth": best_plain_depth,
+        "skip": paired("residual CNN (report size)", f"plain CNN, depth {best_plain_depth}"),
+        "best": ranked[0], "runner_up": ranked[1],
+        "best_over_runner_up": paired(ranked[0], ranked[1]),
     }
+
+
+def paired_finding(accuracy: dict, better: str, worse: str, threshold: float, records: dict | None = None,
+                   labels=None) -> dict:
+    """One comparison of two single runs, by label: the gap ``accuracy[better] - accuracy[worse]``,
+    McNemar's p where both ``records`` hold ``val_predictions`` for the validation ``labels`` (else
+    None), and the verdict, which needs both yardsticks: the two runs' noise ``threshold`` and, where
+    it was run, p < 0.05."""
+    from .stats import verdict
+
+    pair = [(records or {}).get(label, {}) for label in (better, worse)]
+    p = (paired_test(*pair, labels)["p_value"]
+         if labels is not None and all("val_predictions" in r for r in pair) else None)
+    gap = float(accuracy[better] - accuracy[worse])
+    return {"better": better, "worse": worse, "better accuracy": float(accuracy[better]),
+            "worse accuracy": float(accuracy[worse]), "gap": gap, "mcnemar p": p, "verdict": verdict(gap, threshold, p)}
 
 
 # The final model (notebook 04). Its candidates carry the findings of notebooks 02 and 03: the
@@ -125,24 +145,19 @@ CARRIED_FINDINGS = (
 )
 
 
-def carried_findings(recipes, threshold: float, records: dict | None = None, labels=None) -> list[dict]:
-    """How each of CARRIED_FINDINGS fared among the candidates (``recipes_frame``): the gap between the
-    two single runs' validation accuracy, McNemar's test between them where their ``records`` (by
-    label) hold predictions for the validation ``labels``, and the verdict, which needs both
-    yardsticks: two runs' noise ``threshold`` and, where it was run, p < 0.05."""
-    from .stats import verdict
+def describe_paired(finding: dict) -> str:
+    """A ``paired_finding`` in words: '+0.4 points, McNemar p = 0.52: tie'."""
+    p = finding["mcnemar p"]
+    return f"{100 * finding['gap']:+.1f} points{'' if p is None else f', McNemar p = {p:.2g}'}: {finding['verdict']}"
 
-    acc, records = recipes["val accuracy"], records or {}
-    rows = []
-    for what, better, worse in CARRIED_FINDINGS:
-        pair = [records.get(label, {}) for label in (better, worse)]
-        p = (paired_test(*pair, labels)["p_value"]
-             if labels is not None and all("val_predictions" in r for r in pair) else None)
-        gap = float(acc[better] - acc[worse])
-        rows.append({"finding": what, "better": better, "worse": worse, "better accuracy": float(acc[better]),
-                     "worse accuracy": float(acc[worse]), "gap": gap, "mcnemar p": p,
-                     "verdict": verdict(gap, threshold, p)})
-    return rows
+
+def carried_findings(recipes, threshold: float, records: dict | None = None, labels=None) -> list[dict]:
+    """How each of CARRIED_FINDINGS fared among the candidates (``recipes_frame``): ``paired_finding``
+    for each, the two single runs' gap judged on their noise ``threshold`` and, where their ``records``
+    (by label) hold predictions for the validation ``labels``, McNemar's test."""
+    acc = recipes["val accuracy"].to_dict()
+    return [{"finding": what, **paired_finding(acc, better, worse, threshold, records, labels)}
+            for what, better, worse in CARRIED_FINDINGS]
 
 
 CONFIRM_TOP = 2  # candidates trained again at the longer budget

@@ -55,11 +55,28 @@ def test_architecture_findings_judge_the_reports_claims_against_two_runs_noise()
     assert found["threshold"] == pytest.approx(2 * np.sqrt(2) * 0.004)
     assert found["depths"] == {2: 0.27, 4: 0.43, 6: 0.55, 8: 0.589} and set(found["deeper_plain"]) == {4, 6, 8}
     assert found["mlp_below_deeper_plain"] and found["early_stuck"]
-    assert found["pooling_gap"] == pytest.approx(0.004) and found["pooling_verdict"] == "tie"
-    assert found["best_plain_depth"] == 8 and not found["skip_beats_plain"]
-    assert (found["best"], found["runner_up"], found["best_verdict"]) == ("ResNet-18 (torchvision)", "plain CNN, depth 8", "tie")
+    assert found["pooling"]["gap"] == pytest.approx(0.004) and found["pooling"]["verdict"] == "tie"
+    assert found["pooling"]["mcnemar p"] is None  # no records: the seed yardstick alone
+    assert found["best_plain_depth"] == 8
+    assert (found["skip"]["better"], found["skip"]["worse"]) == ("residual CNN (report size)", "plain CNN, depth 8")
+    assert found["skip"]["gap"] == pytest.approx(0.50 - 0.589) and found["skip"]["verdict"] == "reversed"
+    assert (found["best"], found["runner_up"], found["best_over_runner_up"]["verdict"]) == (
+        "ResNet-18 (torchvision)", "plain CNN, depth 8", "tie")
     accuracy["ResNet-18 (torchvision)"] = 0.62  # 3.1 points ahead: beyond 1.1 points of noise
-    assert studies.architecture_findings(accuracy, noise=0.004)["best_verdict"] == "holds"
+    assert studies.architecture_findings(accuracy, noise=0.004)["best_over_runner_up"]["verdict"] == "holds"
+
+    # With predictions, McNemar must agree too: 3.1 points from 31 of 1,000 faces, all discordant one way
+    labels = np.zeros(1000, int)
+    records = {label: {"val_predictions": (np.arange(1000) >= round(1000 * a)).astype(int).tolist()}
+               for label, a in accuracy.items()}
+    best = studies.architecture_findings(accuracy, 0.004, records, labels)["best_over_runner_up"]
+    right = {label: np.asarray(records[label]["val_predictions"]) == labels for label in (best["better"], best["worse"])}
+    assert best["mcnemar p"] == pytest.approx(fu.stats.mcnemar(right[best["better"]], right[best["worse"]])["p_value"])
+    assert best["mcnemar p"] < 0.05 and best["verdict"] == "holds"
+    assert studies.describe_paired(best) == f"+3.1 points, McNemar p = {best['mcnemar p']:.2g}: holds"
+    assert studies.describe_paired(found["pooling"]) == "+0.4 points: tie"  # without a paired test
+    with pytest.raises(ValueError, match="different images"):  # predictions for another split
+        studies.architecture_findings(accuracy, 0.004, records, labels[:100])
     fast = studies.architecture_findings({"MLP": 0.30, "plain CNN, depth 2": 0.25}, noise=0.004)  # fast mode's two runs
     assert (fast["best"], fast["runner_up"], fast["best_plain_depth"]) == ("MLP", "plain CNN, depth 2", 2)
     assert not fast["early_stuck"] and not fast["mlp_below_deeper_plain"]
