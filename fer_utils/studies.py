@@ -606,12 +606,13 @@ def ablation_findings(frame, table, baseline: str = "none") -> dict:
             "weakest": table.drop(index=baseline)["mean"].idxmin(), "seed_sd": float(table["std"].mean())}
 
 
-def last_epoch_gap(curves) -> dict:
+def last_epoch_gap(curves, train_column: str = "clean_train_accuracy") -> dict:
     """Training minus validation accuracy in the last epoch, averaged over seeds, per policy (``curves``:
-    one row per run and epoch, columns augment, epoch, train_accuracy, val_accuracy). The training
-    accuracy is the one ``fit`` logs, on the augmented batches it trained on."""
+    one row per run and epoch, columns augment, epoch, ``train_column``, val_accuracy). By default the
+    training accuracy is ``fit``'s score on a fixed sample of training images without augmentation (how
+    much the model memorised); ``"train_accuracy"`` is the one on the augmented batches it trained on."""
     last = curves[curves["epoch"] == curves["epoch"].max()]
-    return (last["train_accuracy"] - last["val_accuracy"]).groupby(last["augment"]).mean().to_dict()
+    return (last[train_column] - last["val_accuracy"]).groupby(last["augment"]).mean().to_dict()
 
 
 def seed_sd(directory=None) -> float:

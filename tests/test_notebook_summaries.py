@@ -62,10 +62,15 @@ def test_02_summary_states_the_ablation():
     records = studies.load_study("ablation", studies.augmentation_ablation(), EXPERIMENTS)
     runs = {p: [r["val"]["accuracy"] for r in records.values() if r["config"]["augment"] == p] for p in (best, runner_up)}
     p_value = fu.stats.welch(runs[best], runs[runner_up])
+    assert all("clean_train_accuracy" in row for r in records.values() for row in r["history"]), \
+        "every ablation record should score training faces without augmentation (the overfitting gap)"
+    curves = pd.concat([fu.history_frame(r).assign(augment=r["config"]["augment"]) for r in records.values()])
+    gap = studies.last_epoch_gap(curves)
     assert_states("02_augmentation_ablation", [
         f"*{best}*, {table[best]['mean']:.1%} validation accuracy on average",
         f"beat {table['none']['mean']:.1%} without augmentation",
         f"*{runner_up}* (Welch's p = {p_value:.2f}: {'beyond the noise' if p_value < fu.stats.ALPHA else 'a tie'})",
+        f"exceeds validation by {gap['none']:.1%} without augmentation and {gap[best]:.1%} with *{best}*",
     ])
 
 
@@ -135,7 +140,7 @@ def test_04_summary_judges_the_single_seed_choices_on_both_yardsticks(real_data)
     test = studies.paired_test(*(records[label] for label in confirmed.index[:2]), labels)
     gap = confirmed["val accuracy"].iloc[0] - confirmed["val accuracy"].iloc[1]
     assert_states("04_final_model", [
-        f"{f['finding']}: {100 * f['gap']:+.1f} points (McNemar p = {f['mcnemar p']:.2g}), *{f['verdict']}*" for f in findings
+        f"{f['finding']}: {studies.describe_paired(f)}" for f in findings
     ] + [f"{100 * gap:+.2f} points for *{confirmed.index[0]}* (McNemar p = {test['p_value']:.2g}), "
          f"*{fu.stats.verdict(gap, threshold, test['p_value'])}*"])
 
