@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .augment import POLICIES
-from .experiments import ExperimentConfig
+from .experiments import ExperimentConfig, history_frame
 
 # The CPU-efficient residual network: no residual block at 48x48 (the stem conv only), then
 # three stages at 24, 12 and 6 pixels. Same 1.2M parameters as the original report's model,
@@ -604,6 +604,14 @@ def ablation_findings(frame, table, baseline: str = "none") -> dict:
             "hurts": beyond.loc[beyond["difference"] < 0, "difference"].to_dict(),
             "best": best, "runner_up": runner_up, "best_p": best_p, "best_beyond_noise": bool(best_p < ALPHA),
             "weakest": table.drop(index=baseline)["mean"].idxmin(), "seed_sd": float(table["std"].mean())}
+
+
+def learning_curves(records: dict[str, dict]):
+    """The runs' histories stacked, one row per run and epoch, with each run's augment and seed."""
+    import pandas as pd
+
+    return pd.concat([history_frame(r).assign(augment=r["config"]["augment"], seed=r["config"]["seed"])
+                      for r in records.values()])
 
 
 def last_epoch_gap(curves, train_column: str = "clean_train_accuracy") -> dict:

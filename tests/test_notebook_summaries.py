@@ -64,8 +64,7 @@ def test_02_summary_states_the_ablation():
     p_value = fu.stats.welch(runs[best], runs[runner_up])
     assert all("clean_train_accuracy" in row for r in records.values() for row in r["history"]), \
         "every ablation record should score training faces without augmentation (the overfitting gap)"
-    curves = pd.concat([fu.history_frame(r).assign(augment=r["config"]["augment"]) for r in records.values()])
-    gap = studies.last_epoch_gap(curves)
+    gap = studies.last_epoch_gap(studies.learning_curves(records))
     assert_states("02_augmentation_ablation", [
         f"*{best}*, {table[best]['mean']:.1%} validation accuracy on average",
         f"beat {table['none']['mean']:.1%} without augmentation",

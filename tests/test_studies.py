@@ -37,6 +37,16 @@ def test_ablation_findings_name_what_helps_hurts_and_whether_the_best_ties():
     assert found["seed_sd"] == pytest.approx(np.mean([np.std(v, ddof=1) for v in runs.values()]))
 
 
+def test_learning_curves_stack_the_histories_with_policy_and_seed():
+    records = {f"{augment}, seed {seed}": {"config": {"augment": augment, "seed": seed},
+                                          "history": [{"epoch": e, "val_accuracy": 0.1 * e + seed} for e in (1, 2)]}
+               for augment in ("none", "all") for seed in (0, 1)}
+    curves = studies.learning_curves(records)
+    assert len(curves) == 8 and set(curves.columns) == {"epoch", "val_accuracy", "augment", "seed"}
+    run = curves[(curves["augment"] == "all") & (curves["seed"] == 1)]
+    assert run["val_accuracy"].tolist() == pytest.approx([1.1, 1.2])
+
+
 def test_last_epoch_gap_averages_the_final_epoch_over_seeds():
     curves = pd.DataFrame({"augment": ["none"] * 4 + ["all"] * 2, "epoch": [1, 2, 1, 2, 1, 2],
                            "clean_train_accuracy": [0.5, 0.9, 0.5, 0.8, 0.4, 0.7],
