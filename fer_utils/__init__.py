@@ -2,9 +2,12 @@
 
 Notebooks use it through one namespace: ``import fer_utils as fu``; every module is reachable
 as ``fu.<module>`` (``fu.studies``, ``fu.saliency``, ...) and the most used names directly.
-The command-line-only modules (``cli``, ``bench``, ``download``) are imported when used.
+The command-line-only modules (``cli``, ``bench``, ``download``) are imported when used, and so are
+the notebook widgets' (``camera``: anywidget; ``saliency``: grad-cam), on first use of ``fu.camera``
+or ``fu.saliency``: training and the command line need torch and the data stack alone.
 """
 
+import importlib
 import os
 
 # OpenMP's worker threads (torch's CPU pool) sleep when idle instead of spinning: on a machine busy
@@ -18,11 +21,11 @@ from . import (
     augment,
     bench_inference,
     calibration,
-    camera,
     checkpoints,
     cluster,
     data,
     detectors,
+    ensemble,
     evaluate,
     experiments,
     explorer,
@@ -39,7 +42,6 @@ from . import (
     real_photos,
     realtime,
     runtime,
-    saliency,
     scenes,
     stats,
     storage,
@@ -77,4 +79,13 @@ from .runtime import fast_mode, set_seed
 from .storage import load_json, records_dir, save_json, save_record
 from .train import FitResult, TrainConfig, fit
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+LAZY_MODULES = ("camera", "saliency")
+
+__all__ = [name for name in dir() if not name.startswith("_")] + list(LAZY_MODULES)
+
+
+def __getattr__(name: str):
+    """Import a lazy module (``LAZY_MODULES``) on first use of ``fu.<name>``."""
+    if name in LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -52,9 +52,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return ckpt
 
 
-def save_model(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
-    """Save weights with the model's spec and the class names, so ``load_model`` can rebuild it."""
+def save_model(path: str | os.PathLike, model: nn.Module, half: bool = False, **extra: Any) -> Path:
+    """Save weights with the model's spec and the class names, so ``load_model`` can rebuild it.
+
+    ``half``: store floating-point weights as float16, half the file (``load_model`` reads them back
+    into the model's float32; the stored weights are the model, so evaluate it after loading it).
+    """
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     return save_torch(path, {"spec": model_spec(model), "state_dict": state, "classes": list(CLASSES), **extra})
 
 

@@ -63,8 +63,10 @@ def _pipeline(args, detect_every: int = 3):
 
 
 def _predict(args) -> int:
+    from .ensemble import photo_checkpoint
     from .predict import predict_paths
 
+    args.checkpoint = args.checkpoint or photo_checkpoint()
     pipeline = _pipeline(args)
     results, failed = [], 0
     for result in predict_paths(args.images, pipeline, whole=args.whole, annotate_dir=args.annotate):
@@ -253,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help=data_help)
     p.set_defaults(func=_evaluate)
 
-    def runtime_options(p):
-        p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model results/final_model.pt")
+    def runtime_options(p, model="the shipped model results/final_model.pt"):
+        p.add_argument("--checkpoint", type=Path, default=None, help=f"default: {model}")
         p.add_argument("--backend", choices=BACKENDS, default="auto",
                        help="auto: ONNX Runtime when installed (exported beside the checkpoint once), else torch; "
                             "onnxruntime-int8: quantized, about 3x faster per face on one thread, for real time "
@@ -275,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON instead (a list, one object per image); errors still go to stderr")
     p.add_argument("--top", type=int, default=3, help="how many emotions to print per face")
     p.add_argument("--no-tta", dest="tta", action="store_false", help="no horizontal-flip test-time augmentation")
-    runtime_options(p)
+    runtime_options(p, model="the shipped ensemble results/final_ensemble.pt where its validation study favours it "
+                              "(notebook 04), else the shipped model results/final_model.pt")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("video", help="annotate a video file: boxes and emotions drawn, plus a CSV per frame and face")

@@ -67,6 +67,8 @@ def predict_proba(
     model.eval()
     device = next(model.parameters()).device
     dtype = resolve_precision(precision, device)
+    if device.type == "cuda" and dtype is None:  # fp32 means fp32 on a GPU too, not TensorFloat-32
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     images = torch.as_tensor(images)
     out = []
     for start in range(0, len(images), batch_size):

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .detectors import DETECTORS, centerface
-from .faces import align_face, crop_face, detect_faces, eyes
+from .faces import DEFAULT_DETECTOR, align_face, crop_face, detect_faces, eyes
 from .real_photos import evaluate_photos
 from .realtime import PHOTO_DETECTION, VIDEO_DETECTION, EmotionPipeline
 from .scenes import FRAME, backgrounds, evaluate_scenes
@@ -202,36 +202,57 @@ def frame_ms(detector: str, max_side: int | None, repeats: int = 20) -> float:
     return 1000 * float(np.median(times))
 
 
+def real_photo_summary(pipeline, photos: list) -> dict:
+    """``pipeline`` on the real-photo set: faces found, false faces, clear expressions named right,
+    and the per-face table."""
+    faces, pictures = evaluate_photos(pipeline, photos)
+    clear = faces[faces["expression"].notna()]
+    return {
+        "faces": int(len(faces)), "found": int(faces["found"].sum()),
+        "false_faces_on_photos_with_faces": int(pictures.loc[pictures["faces"] > 0, "false_faces"].sum()),
+        "face_free_photos": int((pictures["faces"] == 0).sum()),
+        "false_faces_on_face_free_photos": int(pictures.loc[pictures["faces"] == 0, "false_faces"].sum()),
+        "clear_expressions": int(len(clear)), "clear_found": int(clear["found"].sum()),
+        "clear_named_right": int((clear["predicted"] == clear["expression"]).sum()),
+        "faces_table": faces.to_dict(orient="records")}
+
+
+def scene_summary(classifier, images: np.ndarray, labels: np.ndarray, detector: str, detection: dict,
+                  min_score: float, seed: int = 0) -> dict:
+    """Test faces pasted into photos, searched at ``detection`` (``PHOTO_DETECTION`` or ``VIDEO_DETECTION``):
+    found and end-to-end accuracy with their 95% intervals, and false detections per scene."""
+    run = evaluate_scenes(classifier, images, labels, detector, seed=seed, **detection, min_score=min_score)
+    summary = run.summary()
+    n, right = len(run.faces), int(round(summary["end_to_end_accuracy"] * len(run.faces)))
+    found = int(run.faces["detected"].sum())
+    return {**summary, "end_to_end_interval": list(accuracy_interval(right, n)),
+            "detection_interval": list(accuracy_interval(found, n))}
+
+
 def compare_detectors(classifier, test_images: np.ndarray, test_labels: np.ndarray, photos: list,
                       min_scores: dict[str, float], seed: int = 0, repeats: int = 20) -> dict:
     """Every detector, with its score threshold from ``min_scores`` and the shipped pipeline's crop:
-    real photos (faces found, false faces, clear expressions named right), test faces pasted into
-    photos at the photo and the video setting (found, end-to-end accuracy with its interval, false
-    detections per scene), and the milliseconds to search a 640x480 frame at each setting (one thread)."""
+    real photos (``real_photo_summary``), test faces pasted into photos at the photo and the video
+    setting (``scene_summary``), and the milliseconds to search a 640x480 frame at each setting (one thread)."""
     out = {}
     for detector in DETECTORS:
-        threshold = {"min_score": min_scores[detector]}
-        pipeline = EmotionPipeline(classifier, detector, photo_detection=threshold)
-        faces, pictures = evaluate_photos(pipeline, photos)
-        clear = faces[faces["expression"].notna()]
-        result = {"real_photos": {
-            "faces": int(len(faces)), "found": int(faces["found"].sum()),
-            "false_faces_on_photos_with_faces": int(pictures.loc[pictures["faces"] > 0, "false_faces"].sum()),
-            "face_free_photos": int((pictures["faces"] == 0).sum()),
-            "false_faces_on_face_free_photos": int(pictures.loc[pictures["faces"] == 0, "false_faces"].sum()),
-            "clear_expressions": int(len(clear)), "clear_found": int(clear["found"].sum()),
-            "clear_named_right": int((clear["predicted"] == clear["expression"]).sum()),
-            "faces_table": faces.to_dict(orient="records")}}
+        pipeline = EmotionPipeline(classifier, detector, photo_detection={"min_score": min_scores[detector]})
+        result = {"real_photos": real_photo_summary(pipeline, photos)}
         for setting, detection in {"photo": PHOTO_DETECTION, "video": VIDEO_DETECTION}.items():
-            run = evaluate_scenes(classifier, test_images, test_labels, detector, seed=seed, **detection, **threshold)
-            summary = run.summary()
-            n, right = len(run.faces), int(round(summary["end_to_end_accuracy"] * len(run.faces)))
-            found = int(run.faces["detected"].sum())
-            result[setting] = {**summary, "end_to_end_interval": list(accuracy_interval(right, n)),
-                               "detection_interval": list(accuracy_interval(found, n)),
+            result[setting] = {**scene_summary(classifier, test_images, test_labels, detector, detection,
+                                               min_scores[detector], seed),
                                "ms_per_640x480_frame": frame_ms(detector, detection["max_side"], repeats)}
         out[detector] = result
     return {"detectors": out}
+
+
+def photo_setting(classifier, test_images: np.ndarray, test_labels: np.ndarray, photos: list, min_score: float,
+                  detector: str = DEFAULT_DETECTOR, seed: int = 0) -> dict:
+    """``classifier`` where ``predict`` uses it, on photos: the real-photo set and the pasted test faces
+    at the photo setting, with one detector (e.g. notebook 04's ensemble beside the single model)."""
+    pipeline = EmotionPipeline(classifier, detector, photo_detection={"min_score": min_score})
+    return {"real_photos": real_photo_summary(pipeline, photos),
+            "photo": scene_summary(classifier, test_images, test_labels, detector, PHOTO_DETECTION, min_score, seed)}
 
 
 def video_sides(classifier, images: np.ndarray, labels: np.ndarray, sides=VIDEO_SIDES, detector: str | None = None,

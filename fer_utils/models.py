@@ -248,12 +248,32 @@ class ONet(nn.Module):
         return face, torch.stack([points[:, :5], points[:, 5:]], dim=2) * size
 
 
+class Ensemble(nn.Module):
+    """Models trained alike from different seeds, as one model: the mean of their class probabilities,
+    returned as its log (logits whose softmax is that mean). (B, 1, 48, 48) -> (B, 7).
+
+    ``members``: each member's spec, ``{'name', 'kwargs'}`` as ``build_model`` takes them
+    (``ensemble_of`` builds one from trained models).
+    """
+
+    def __init__(self, members: Sequence[dict]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(build_model(m["name"], **m.get("kwargs", {})) for m in members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.members]).mean(0)
+        return probs.log()
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": MLP,
     "plain_cnn": PlainCNN,
     "residual_cnn": ResidualCNN,
     "resnet18": resnet18,
     "onet": ONet,
+    "ensemble": Ensemble,
 }
 
 
@@ -267,6 +287,14 @@ def build_model(name: str, **kwargs) -> nn.Module:
         raise ValueError(f"bad options for model {name!r}: {err}") from err
     model.fer_spec = {"name": name, "kwargs": dict(kwargs)}
     return model
+
+
+def ensemble_of(models: Sequence[nn.Module]) -> nn.Module:
+    """One ``Ensemble`` of trained ``models`` (each made by ``build_model``), their weights copied in."""
+    ensemble = build_model("ensemble", members=[model.fer_spec for model in models])
+    for member, model in zip(ensemble.members, models, strict=True):
+        member.load_state_dict(model.state_dict())
+    return ensemble.eval()
 
 
 def count_parameters(model: nn.Module) -> int:

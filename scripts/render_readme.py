@@ -157,10 +157,39 @@ def render() -> str:
             f"in {gpu['train_seconds'] / 60:.1f} minutes: {_interval(with_interval(gpu['test']['test']))} on the full test set, "
             f"{_interval(with_interval(gpu['test']['PrivateTest']))} on PrivateTest (checkpoint `results/final_model_gpu.pt`).",
         ]
+    lines += ensemble_lines(tta)
     lines += ["", "![Confusion matrix of the final model](figures/05_confusion_matrix.png)",
               "![Validation accuracy against CPU minutes at the refit's scale](figures/04_refit_scale_curve.png)", ""]
     lines += realtime_lines() + transfer_lines()
     return "\n".join(lines)
+
+
+def ensemble_lines(tta: str) -> list[str]:
+    """Notebook 04's seed ensemble: judged on validation, tested once, and whether ``predict`` uses it."""
+    from fer_utils import ensemble
+
+    study = _load(RESULTS_DIR / f"{ensemble.VALIDATION_NAME}.json")
+    tested, one_pass = (_load(RESULTS_DIR / f"{name}.json") for name in (ensemble.TEST_NAME, ensemble.ONE_PASS_NAME))
+    if study is None or tested is None or one_pass is None:
+        return []
+    first, vs_first = study["member_accuracy"][0], study["mcnemar_vs_first"]
+    gain = study["ensemble"]["accuracy"] - first
+    k = study["members"]
+
+    def seeds(numbers) -> str:
+        numbers = [str(n) for n in numbers]
+        return f"seed{'s' if len(numbers) > 1 else ''} " + (" and ".join([", ".join(numbers[:-1]), numbers[-1]])
+                                                          if len(numbers) > 1 else numbers[0])
+    use = ("`predict` uses it for photos; `video` and `webcam` keep the single model." if ensemble.wins(study)
+           else "It does not pay on validation, so `predict` keeps the single model.")
+    return ["", f"**Seeds, averaged** (notebook 04, `{ensemble.ENSEMBLE_PATH.relative_to(PROJECT_ROOT)}`): on the "
+            f"validation split, {k} members trained on the fitting split from {seeds(range(k))} "
+            f"score {_pct(study['ensemble']['accuracy'])} averaged against {_pct(first)} for seed 0 alone "
+            f"({100 * gain:+.2f} points, McNemar p = {vs_first['p_value']:.2g}: {verdict(gain, p_value=vs_first['p_value'])}). "
+            f"The shipped ensemble, the shipped model (seed 0) with its config refit from {seeds(range(1, k))}, gets {_interval(with_interval(tested['metrics']['test']))} of the full test set with TTA "
+            f"*{tta}* ({_interval(with_interval(tested['metrics']['PrivateTest']))} on PrivateTest) and "
+            f"{_interval(with_interval(one_pass['metrics']['test']))} in one pass, for {k} times the arithmetic "
+            f"per face. {use}"]
 
 
 def realtime_lines() -> list[str]:
@@ -188,6 +217,14 @@ def realtime_lines() -> list[str]:
              "is right end to end on "
              f"{pct_interval(photo['end_to_end_accuracy'], photo['end_to_end_interval'])}, a missed face counting as an error, "
              f"against {_pct(photo['direct_accuracy'])} for FER-2013's own crops of the same faces (95% intervals).")
+    photo_run = _load(RESULTS_DIR / "photo_classifier.json")
+    if photo_run is not None:
+        from fer_utils.ensemble import photo_checkpoint
+
+        faces += (f" Through the model `predict` uses (`{photo_checkpoint().relative_to(PROJECT_ROOT)}`), "
+                  f"{photo_run['real_photos']['clear_named_right']} of the {photo_run['real_photos']['clear_expressions']} "
+                  "clear expressions are named as a person would, and the pasted faces are right end to end on "
+                  f"{pct_interval(photo_run['photo']['end_to_end_accuracy'], photo_run['photo']['end_to_end_interval'])}.")
     ms, targets = bench["latency_ms_per_face"], bench["targets"]
     tracked = bench["pipeline"]["detect every 3rd frame, 320x240, track between"]
     every = bench["pipeline"]["detect every frame, 320x240"]

@@ -11,6 +11,10 @@
     python scripts/run_study.py final           # refits the chosen recipe with the curve's best policy and
                                                 # epochs on all the training images, then evaluates it on
                                                 # the test set once, with TTA and in one pass
+    python scripts/run_study.py ensemble        # the final setting from more seeds, on the fitting split (the
+                                                # ensemble judged on validation) and on all the training
+                                                # images (with the shipped model, the ensemble tested once):
+                                                # fer_utils.ensemble
 
 Each run writes results/experiments/<name>.json; an interrupted grid resumes where it stopped.
 
@@ -29,9 +33,10 @@ from fer_utils import studies
 from fer_utils.experiments import split_data
 
 
-def run(study: str, grid: dict, data, args, started: float, **options) -> None:
+def run(study: str, grid: dict, data, args, started: float, checkpoints: dict | None = None, **options) -> None:
     """Train the runs of ``grid`` that have no record: one after the other here (``--engine local``),
-    or as Ray tasks (``--engine ray``: fer_utils.cluster), exiting non-zero after it if any run failed."""
+    or as Ray tasks (``--engine ray``: fer_utils.cluster), exiting non-zero after it if any run failed.
+    ``checkpoints``: where each run (by label) saves its weights (the local engine's option)."""
     index, count = map(int, args.shard.split("/"))
     if args.only:
         grid = {label: config for label, config in grid.items() if any(part in label for part in args.only)}
@@ -51,10 +56,12 @@ def run(study: str, grid: dict, data, args, started: float, **options) -> None:
         if args.deadline and time.time() - started > args.deadline:
             print(f"deadline reached; not started: {label}")
             continue
+        if checkpoints:
+            options["save_checkpoint"] = checkpoints[label]
         record = fu.run_experiment(config, name=studies.record_name(study, label), data=data, retrain=retrain,
                                    progress=False, **options)
-        print(f"{label!s:50s} val {record['val']['accuracy']:.4f}  {record['wall_seconds']:7.1f} s  {record['device']}",
-              flush=True)
+        val = f"val {record['val']['accuracy']:.4f}" if record["val"] else "no validation"
+        print(f"{label!s:50s} {val}  {record['wall_seconds']:7.1f} s  {record['device']}", flush=True)
 
 
 def select_recipe(data, args, started: float) -> None:
@@ -80,7 +87,7 @@ def select_recipe(data, args, started: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("study", choices=["ablation", "architectures", "recipes", "curve", "transfer", "final"])
+    parser.add_argument("study", choices=["ablation", "architectures", "recipes", "curve", "transfer", "final", "ensemble"])
     parser.add_argument("--deadline", type=float, default=None, help="start no new run after this many seconds")
     parser.add_argument("--retrain", action="store_true", help="train again even where a record exists")
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
@@ -100,11 +107,15 @@ def main() -> None:
     if args.engine == "ray":
         if args.study == "final":
             print("the final refit is one run: it trains here, without Ray")
+        elif args.study == "ensemble":
+            sys.exit("ensemble: its runs save their weights; run it with --engine local (--shard i/n for parallel workers)")
         else:
             fu.cluster.connect(args.address)
     data = fu.load_fer2013()
     if args.study == "final":
         train_final(data, args)
+    elif args.study == "ensemble":
+        train_ensemble(data, args, started)
     elif args.study == "recipes":
         select_recipe(data, args, started)
     else:
@@ -139,6 +150,40 @@ def train_final(data, args) -> None:
         test, private = (fu.experiments.with_interval(metrics[k]) for k in ("test", "PrivateTest"))
         print(f"{name}: test accuracy {fu.stats.format_interval(test['accuracy'], test['low'], test['high'], 2)}, "
               f"PrivateTest {fu.stats.format_interval(private['accuracy'], private['low'], private['high'], 2)}")
+
+
+def train_ensemble(data, args, started: float) -> None:
+    """Train the members that have no record (saving their weights); then, unless this is one shard of
+    several, judge the ensemble on validation and build the shipped one (again where a member was just
+    trained or the output is missing), and evaluate it on the test set once."""
+    grid = fu.ensemble.member_grid()
+    checkpoints = {label: fu.ensemble.member_checkpoint(label) for label in grid}
+    as_run = {label: config.fast() if fu.fast_mode() else config for label, config in grid.items()}
+    stored = {} if args.retrain else studies.load_study("ensemble", as_run)
+    untrained = {label: config for label, config in grid.items() if label not in stored}
+    run("ensemble", untrained, data, args, started, checkpoints=checkpoints, retrain=True)
+    if args.shard != "0/1":
+        print("one shard of several: run the same command without --shard once every shard is done")
+        return
+    trained = {part for part, name in fu.ensemble.PARTS.items() if any(label.startswith(name) for label in untrained)}
+    validation = fu.records_dir() / f"{fu.ensemble.VALIDATION_NAME}.json"
+    fitting = [label for label in grid if label.startswith(fu.ensemble.PARTS["fitting"])]
+    stale = ("fitting" in trained or not validation.exists()
+             or fu.load_json(validation)["members"] != len(fitting))
+    study = fu.ensemble.validation_study(data, grid) if stale else fu.ensemble.validation_record(validation.parent)
+    print(f"validation: members {', '.join(f'{a:.2%}' for a in study['member_accuracy'])}; ensemble of "
+          f"{study['members']}: {study['ensemble']['accuracy']:.2%} (McNemar against the first member: "
+          f"p = {study['mcnemar_vs_first']['p_value']:.2g})")
+    path = fu.records_dir() / fu.ensemble.ENSEMBLE_PATH.name
+    if "refit" in trained or not path.exists():
+        fu.ensemble.build(grid, path)
+    model, tta = fu.load_model(path), next(iter(grid.values())).tta
+    for name, mode in ((fu.ensemble.TEST_NAME, tta), (fu.ensemble.ONE_PASS_NAME, "none")):
+        metrics = fu.evaluate_checkpoint(model, path, data=data, tta=mode, record_name=name)["metrics"]
+        full, private = (fu.experiments.with_interval(metrics[k]) for k in ("test", "PrivateTest"))
+        print(f"shipped ensemble, TTA {mode}: test accuracy "
+              f"{fu.stats.format_interval(full['accuracy'], full['low'], full['high'], 2)}, PrivateTest "
+              f"{fu.stats.format_interval(private['accuracy'], private['low'], private['high'], 2)}")
 
 
 if __name__ == "__main__":

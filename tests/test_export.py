@@ -25,6 +25,7 @@ SMALL = {
     "plain_cnn": {"depth": 3, "width": 8},
     "residual_cnn": {"widths": [8, 16], "blocks": [1, 1]},
     "resnet18": {},
+    "ensemble": {"members": [{"name": "plain_cnn", "kwargs": {"depth": 3, "width": 8}}] * 2},
 }
 
 

@@ -144,6 +144,21 @@ def test_04_summary_judges_the_single_seed_choices_on_both_yardsticks(real_data)
          f"*{fu.stats.verdict(gap, threshold, test['p_value'])}*"])
 
 
+def test_04_summary_states_the_seed_ensemble_and_whether_predict_uses_it():
+    study = fu.ensemble.validation_record(RESULTS)
+    tested = {name: fu.load_json(RESULTS / f"{name}.json")["metrics"]["test"]
+              for name in (fu.ensemble.TEST_NAME, fu.ensemble.ONE_PASS_NAME)}
+    gain = study["ensemble"]["accuracy"] - study["member_accuracy"][0]
+    p = study["mcnemar_vs_first"]["p_value"]
+    assert_states("04_final_model", [
+        f"the ensemble scores {study['ensemble']['accuracy']:.2%} against {study['member_accuracy'][0]:.2%} for seed 0 alone",
+        f"({100 * gain:+.2f} points, McNemar p = {p:.2g}: *{fu.stats.verdict(gain, p_value=p)}*)",
+        f"gets {tested[fu.ensemble.TEST_NAME]['accuracy']:.2%} of the full test set with TTA and "
+        f"{tested[fu.ensemble.ONE_PASS_NAME]['accuracy']:.2%} in one pass",
+        "`predict` uses it for photos" if fu.ensemble.wins(study) else "`predict` keeps the single model",
+    ])
+
+
 def test_05_summary_states_what_the_model_gets_wrong():
     analysis = fu.load_json(RESULTS / "analysis_final_model.json")
     audit = fu.load_json(RESULTS / "explorer_audit.json")["splits"]["test"]
@@ -169,6 +184,8 @@ def test_06_summary_states_the_pipeline_measurements():
         f"finds {photo['detection_rate']:.1%} [",
         f"right on {photo['end_to_end_accuracy']:.1%} [{low:.1%}, {high:.1%}] (photo)",
         f"{latency['ONNX Runtime fp32, batch 1']:.2f} ms through ONNX Runtime",
+        f"({fu.load_json(RESULTS / 'photo_classifier.json')['real_photos']['clear_named_right']} with the model `predict` "
+        f"uses, {fu.paths.project_relative(fu.ensemble.photo_checkpoint())})",
     ])
 
 
