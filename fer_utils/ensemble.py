@@ -38,6 +38,11 @@ def member_label(part: str, seed: int) -> str:
     return f"{PARTS[part]}, seed {seed}"
 
 
+def part_labels(grid, part: str) -> list[str]:
+    """The labels in ``grid`` (any iterable of labels) of one part of the study (a key of ``PARTS``), in order."""
+    return [label for label in grid if label.startswith(PARTS[part])]
+
+
 def member_grid(directory=None, members: int = MEMBERS) -> dict[str, ExperimentConfig]:
     """Every member to train: the refit-scale curve's chosen run on the fitting split with seeds
     0 .. members - 1 (validated), and the shipped model's config on all the training images with seeds
@@ -61,7 +66,7 @@ def member_checkpoint(label: str) -> Path:
 
 def load_members(part: str, grid: dict[str, ExperimentConfig]) -> list:
     """The trained members of ``part``, seed order; a missing one names the command that trains it."""
-    labels = [label for label in grid if label.startswith(PARTS[part])]
+    labels = part_labels(grid, part)
     missing = [label for label in labels if not member_checkpoint(label).exists()]
     if missing:
         raise FileNotFoundError(f"ensemble members not trained: {', '.join(missing)}; "
@@ -112,7 +117,7 @@ def build(grid: dict[str, ExperimentConfig] | None = None, path: Path | None = N
     grid = grid or member_grid()
     path = path or records_dir() / ENSEMBLE_PATH.name
     shipped = Path(shipped or records_dir() / DEFAULT_MODEL.name)
-    refit = [label for label in grid if label.startswith(PARTS["refit"])]
+    refit = part_labels(grid, "refit")
     ensemble = ensemble_of([load_model(shipped), *load_members("refit", grid)])
     return save_model(path, ensemble, half=True, members=[project_relative(shipped), *refit])
 

@@ -165,9 +165,9 @@ def train_ensemble(data, args, started: float) -> None:
     if args.shard != "0/1":
         print("one shard of several: run the same command without --shard once every shard is done")
         return
-    trained = {part for part, name in fu.ensemble.PARTS.items() if any(label.startswith(name) for label in untrained)}
+    trained = {part for part in fu.ensemble.PARTS if fu.ensemble.part_labels(untrained, part)}
     validation = fu.records_dir() / f"{fu.ensemble.VALIDATION_NAME}.json"
-    fitting = [label for label in grid if label.startswith(fu.ensemble.PARTS["fitting"])]
+    fitting = fu.ensemble.part_labels(grid, "fitting")
     stale = ("fitting" in trained or not validation.exists()
              or fu.load_json(validation)["members"] != len(fitting))
     study = fu.ensemble.validation_study(data, grid) if stale else fu.ensemble.validation_record(validation.parent)
