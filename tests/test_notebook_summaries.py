@@ -146,15 +146,15 @@ def test_04_summary_judges_the_single_seed_choices_on_both_yardsticks(real_data)
 
 def test_04_summary_states_the_seed_ensemble_and_whether_predict_uses_it():
     study = fu.ensemble.validation_record(RESULTS)
-    tested = {name: fu.load_json(RESULTS / f"{name}.json")["metrics"]["test"]
+    tested = {name: fu.experiments.with_interval(fu.load_json(RESULTS / f"{name}.json")["metrics"]["test"])
               for name in (fu.ensemble.TEST_NAME, fu.ensemble.ONE_PASS_NAME)}
+    tta, one = (fu.stats.format_interval(t["accuracy"], t["low"], t["high"], 2) for t in tested.values())
     gain = study["ensemble"]["accuracy"] - study["member_accuracy"][0]
     p = study["mcnemar_vs_first"]["p_value"]
     assert_states("04_final_model", [
         f"the ensemble scores {study['ensemble']['accuracy']:.2%} against {study['member_accuracy'][0]:.2%} for seed 0 alone",
         f"({100 * gain:+.2f} points, McNemar p = {p:.2g}: *{fu.stats.verdict(gain, p_value=p)}*)",
-        f"gets {tested[fu.ensemble.TEST_NAME]['accuracy']:.2%} of the full test set with TTA and "
-        f"{tested[fu.ensemble.ONE_PASS_NAME]['accuracy']:.2%} in one pass",
+        f"gets {tta} of the full test set with TTA and {one} in one pass (95% intervals)",
         "`predict` uses it for photos" if fu.ensemble.wins(study) else "`predict` keeps the single model",
     ])
 
