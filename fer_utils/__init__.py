@@ -1,10 +1,12 @@
-"""fer_utils: the shared code of the fer-course notebooks (FER-2013 facial emotion recognition).
+"""fer_utils: facial emotion recognition on FER-2013, the library the fer-course notebooks import.
 
-Notebooks use it through one namespace: ``import fer_utils as fu``; every module is reachable
-as ``fu.<module>`` (``fu.studies``, ``fu.saliency``, ...) and the most used names directly.
-The command-line-only modules (``cli``, ``bench``, ``download``) are imported when used, and so are
-the notebook widgets' (``camera``: anywidget; ``saliency``: grad-cam), on first use of ``fu.camera``
-or ``fu.saliency``: training and the command line need torch and the data stack alone.
+``import fer_utils as fu``: every module is reachable as ``fu.<module>`` (``fu.train``, ``fu.faces``, ...)
+and the most used names directly (``fu.load_fer2013``, ``fu.fit``, ...). Nothing is imported until it
+is first used (PEP 562), so ``import fer_utils`` and ``python -m fer_utils --help`` are instant, and a
+command imports only what it runs.
+
+``fu.course`` is the course's study and report layer (the experiment grids, targets, verdicts and
+measurements behind the notebooks' conclusions); the library never imports it.
 """
 
 import importlib
@@ -16,76 +18,46 @@ import os
 # or export it (the Makefile does). An explicit setting is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import (
-    audit,
-    augment,
-    bench_inference,
-    calibration,
-    checkpoints,
-    cluster,
-    data,
-    detectors,
-    ensemble,
-    evaluate,
-    experiments,
-    explorer,
-    export,
-    face_study,
-    faces,
-    figures,
-    inference,
-    inputs,
-    models,
-    paths,
-    predict,
-    pretrained,
-    real_photos,
-    realtime,
-    runtime,
-    scenes,
-    stats,
-    storage,
-    studies,
-    timeline,
-    train,
+MODULES = (
+    "audit", "augment", "bench", "bench_inference", "calibration", "camera", "checkpoints", "cli", "config", "course", "data",
+    "detectors", "download", "evaluate", "experiments", "explorer", "export", "faces", "figures", "inference",
+    "inputs", "models", "paths", "predict", "pretrained", "real_photos", "realtime", "runtime", "saliency", "sample_video", "stats",
+    "storage", "timeline", "train",
 )
-from .audit import deduplicated_test_mask
-from .augment import POLICIES, make_augment
-from .checkpoints import CheckpointError, load_model, save_model
-from .data import (
-    CLASSES,
-    FER2013,
-    DatasetFormatError,
-    Split,
-    load_fer2013,
-    stratified_subset,
-    train_val_split,
-)
-from .evaluate import confusion_matrix, format_table, metrics, per_class_table, predict_proba
-from .experiments import (
-    ExperimentConfig,
-    evaluate_checkpoint,
-    history_frame,
-    records_frame,
-    run_experiment,
-)
-from .faces import Face, crop_face, detect_faces, read_image
-from .figures import save_fig
-from .inference import load_classifier
-from .inputs import to_model_input
-from .models import MODELS, build_model, count_flops, count_parameters
-from .paths import FIGURES_DIR, PROJECT_ROOT, RESULTS_DIR, DatasetNotFoundError, find_dataset
-from .runtime import fast_mode, set_seed
-from .storage import load_json, records_dir, save_json, save_record
-from .train import FitResult, TrainConfig, fit
+# The most used names, by the module that defines them.
+NAMES = {
+    "audit": ["deduplicated_test_mask"],
+    "augment": ["make_augment"],
+    "checkpoints": ["CheckpointError", "load_model", "save_model"],
+    "config": ["POLICIES", "ExperimentConfig", "TrainConfig"],
+    "data": ["CLASSES", "FER2013", "DatasetFormatError", "Split", "load_fer2013", "stratified_subset", "train_val_split"],
+    "evaluate": ["confusion_matrix", "format_table", "metrics", "per_class_table", "predict_proba"],
+    "experiments": ["evaluate_checkpoint", "history_frame", "records_frame", "run_experiment"],
+    "faces": ["Face", "crop_face", "detect_faces", "read_image"],
+    "figures": ["save_fig"],
+    "inference": ["load_classifier"],
+    "inputs": ["to_model_input"],
+    "models": ["MODELS", "build_model", "count_flops", "count_parameters"],
+    "paths": ["FIGURES_DIR", "PROJECT_ROOT", "RESULTS_DIR", "DatasetNotFoundError", "find_dataset"],
+    "runtime": ["fast_mode", "set_seed"],
+    "storage": ["load_json", "records_dir", "save_json", "save_record"],
+    "train": ["FitResult", "fit"],
+}
+_HOME = {name: module for module, names in NAMES.items() for name in names}
 
-LAZY_MODULES = ("camera", "saliency")
-
-__all__ = [name for name in dir() if not name.startswith("_")] + list(LAZY_MODULES)
+__all__ = [*MODULES, *_HOME]
 
 
 def __getattr__(name: str):
-    """Import a lazy module (``LAZY_MODULES``) on first use of ``fu.<name>``."""
-    if name in LAZY_MODULES:
+    """Import a module (``fu.train``) or a name's module (``fu.fit``) on first use."""
+    if name in MODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _HOME:
+        value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

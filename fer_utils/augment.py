@@ -113,7 +113,6 @@ PARTS = {
     "shift": lambda: RandomAffine(translate=0.1, scale=(0.9, 1.1)),
     "erase": lambda: RandomErase(0.5),
 }
-POLICIES = ("none", "hflip", "rotate", "shift", "erase", "hflip+shift", "all")
 
 
 def make_augment(policy: str = "none") -> nn.Module:

@@ -2,7 +2,7 @@
 whole pipeline's frames per second on a 640x480 video with one face.
 
 Latency is the median over many calls of ``predict_proba`` on uint8 faces (input scaling and
-softmax included), on one CPU thread, stored with its interquartile range. The pipeline reads a synthetic video (``scenes.moving_face_video``)
+softmax included), on one CPU thread, stored with its interquartile range. The pipeline reads a synthetic video (``sample_video.moving_face_video``)
 and times decoding, detection or tracking, cropping and classifying, on one thread too.
 """
 
@@ -18,17 +18,16 @@ import numpy as np
 import torch
 
 from .checkpoints import DEFAULT_MODEL, read_checkpoint
+from .config import DEFAULT_DETECTOR
 from .data import IMAGE_SIZE
 from .export import ensure_onnx, file_sha256, onnx_metadata
-from .faces import DEFAULT_DETECTOR
+from .faces import iou
 from .inference import OnnxClassifier, TorchClassifier, load_classifier
 from .models import INPUT_SHAPE
 from .paths import project_relative
 from .realtime import EmotionPipeline, open_video
-from .runtime import configure_threads
-from .scenes import FRAME, iou, moving_face_video
-
-TARGETS = {"ms_per_face": 1.0, "fps": 30.0}
+from .runtime import configure_threads, cpu_model
+from .sample_video import FRAME, moving_face_video
 
 
 def timings_ms(fn, repeats: int, warmup: int = 10) -> np.ndarray:
@@ -52,14 +51,6 @@ def spread(ms: np.ndarray) -> dict:
     """The median of some timings with their interquartile range: {'median': m, 'quartiles': [q1, q3]}."""
     q1, median, q3 = np.percentile(ms, [25, 50, 75])
     return {"median": float(median), "quartiles": [float(q1), float(q3)]}
-
-
-def against_target(quartiles, target: float) -> str:
-    """A timing's verdict against an upper bound ``target`` (ms), read off its interquartile range:
-    'met' when three quarters of the calls are within it, 'missed' when three quarters are over it,
-    and 'at the target' when the range straddles it (a noisy median a hair either side decides nothing)."""
-    q1, q3 = quartiles
-    return "met" if q3 <= target else "missed" if q1 > target else "at the target"
 
 
 def cpu_latency_ms(model: torch.nn.Module, repeats: int = 50) -> float:
@@ -126,9 +117,9 @@ def run_benchmark(checkpoint: str | os.PathLike | None = None, repeats: int = 30
         "what": "median ms per face (batch 1, and per face in a batch of 64) on one CPU thread, with its "
                 "interquartile range; pipeline fps on a 640x480 video with one face, decoding included, with the "
                 "interquartile range of the ms per frame",
-        "note": note, "load_average_before": list(os.getloadavg()), "threads": threads,
+        "note": note, "cpu": cpu_model(), "load_average_before": list(os.getloadavg()), "threads": threads,
         "checkpoint": project_relative(checkpoint), "checkpoint_sha256": file_sha256(checkpoint), "model": spec,
-        "targets": TARGETS, "detector": DEFAULT_DETECTOR,
+        "detector": DEFAULT_DETECTOR,
     }
     onnx = OnnxClassifier(ensure_onnx(checkpoint), threads)
     classifiers = {"torch fp32": TorchClassifier(checkpoint, threads), "ONNX Runtime fp32": onnx}
@@ -145,7 +136,7 @@ def run_benchmark(checkpoint: str | os.PathLike | None = None, repeats: int = 30
         record["latency_quartiles_ms_per_face"] = {name: t["quartiles"] for name, t in latency.items()}
         video = moving_face_video(Path(tmp) / "moving_face.mp4", frames=frames, shape=FRAME)
         record["video"] = {"frames": frames, "height": FRAME[0], "width": FRAME[1],
-                           "source": "scenes.moving_face_video: scikit-image's astronaut over its coffee photo"}
+                           "source": "sample_video.moving_face_video: scikit-image's astronaut over its coffee photo"}
         settings = {
             "detect every frame, full 640x480": ({"max_side": None}, 1, onnx),
             "detect every frame, 320x240": ({}, 1, onnx),

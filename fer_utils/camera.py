@@ -32,7 +32,7 @@ import numpy as np
 import traitlets
 
 from .data import CLASSES
-from .scenes import iou
+from .faces import iou
 from .storage import atomic_write
 
 MAX_FPS = 10.0

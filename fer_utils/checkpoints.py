@@ -13,10 +13,13 @@ from torch import nn
 
 from .data import CLASSES
 from .models import build_model
-from .paths import RESULTS_DIR
-from .storage import atomic_write
+from .paths import PROJECT_ROOT, RESULTS_DIR
+from .storage import atomic_write, load_json
 
 DEFAULT_MODEL = RESULTS_DIR / "final_model.pt"
+# Which shipped model serves photos, fixed when the models were shipped (written by the study that chose
+# it: ``fer_utils.course.ensemble.ship``): {"photos": path relative to the project, "why": ...}.
+SHIPPED_MANIFEST = RESULTS_DIR / "shipped_models.json"
 
 
 class CheckpointError(RuntimeError):
@@ -85,3 +88,13 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     model = build_from_spec(ckpt["spec"])
     load_state(model, ckpt["state_dict"], path)
     return model.to(device).eval()
+
+
+def photo_checkpoint(manifest: str | os.PathLike | None = None) -> Path:
+    """The model ``predict`` uses for photos: the one the shipped ``manifest`` (default
+    ``SHIPPED_MANIFEST``) names, where both exist, else the shipped single model ``DEFAULT_MODEL``."""
+    manifest = Path(manifest or SHIPPED_MANIFEST)
+    if not manifest.exists():
+        return DEFAULT_MODEL
+    chosen = PROJECT_ROOT / load_json(manifest)["photos"]
+    return chosen if chosen.exists() else DEFAULT_MODEL

@@ -18,7 +18,8 @@ def _download(args) -> int:
 
 
 def _train(args) -> int:
-    from .experiments import ExperimentConfig, run_experiment
+    from .config import ExperimentConfig
+    from .experiments import run_experiment
 
     if args.config:
         config = ExperimentConfig.from_dict(json.loads(Path(args.config).read_text()))
@@ -63,7 +64,7 @@ def _pipeline(args, detect_every: int = 3):
 
 
 def _predict(args) -> int:
-    from .ensemble import photo_checkpoint
+    from .checkpoints import photo_checkpoint
     from .predict import predict_paths
 
     args.checkpoint = args.checkpoint or photo_checkpoint()
@@ -139,7 +140,7 @@ def _fetch_photos(args) -> int:
 
 
 def _bench_inference(args) -> int:
-    from .bench_inference import TARGETS, run_benchmark
+    from .bench_inference import run_benchmark
     from .storage import save_record
 
     record = run_benchmark(args.checkpoint, repeats=args.repeats, frames=args.frames, int8=not args.no_int8,
@@ -153,7 +154,7 @@ def _bench_inference(args) -> int:
     if "int8" in record:
         q = record["int8"]
         print(f"test accuracy without TTA: fp32 {q['accuracy_fp32']:.2%}, int8 {q['accuracy_int8']:.2%}")
-    print(f"targets: at most {TARGETS['ms_per_face']} ms per face (ONNX Runtime, batch 1), at least {TARGETS['fps']:.0f} fps")
+    print(f"on {record['cpu']}, {record['threads']} thread(s)")
     print(f"record written to {save_record(args.name, record)}")
     return 0
 
@@ -182,6 +183,10 @@ FLAG_HELP = {
     "train_sizes": ("progressive resizing: image sides for equal parts of the epochs, e.g. 32 40 48", None),
     "dedup_val": ("drop validation images with an exact twin in the fitting part", None),
     "passes_per_epoch": ("passes over the training images between two validations", None),
+    "distill": ("knowledge distillation: the weight of the teacher's soft targets in the loss (0: labels alone)", None),
+    "temperature": ("distillation: the temperature that softens the teacher's and the student's probabilities", None),
+    "teacher": ("distillation: the teacher checkpoint; its --tta probabilities on the training images are the soft "
+                "targets", None),
 }
 
 
@@ -189,14 +194,14 @@ def config_flag_names() -> list[str]:
     """ExperimentConfig's fields that the train command exposes as flags (all but the model's)."""
     import dataclasses
 
-    from .experiments import ExperimentConfig
+    from .config import ExperimentConfig
 
     return [f.name for f in dataclasses.fields(ExperimentConfig) if f.name not in ("model", "model_kwargs")]
 
 
 def add_config_flags(parser: argparse.ArgumentParser, policies, tta_modes) -> None:
     """One flag per ExperimentConfig field, with the dataclass's default and the field's type."""
-    from .experiments import ExperimentConfig
+    from .config import ExperimentConfig
 
     defaults = ExperimentConfig()
     helps = {**FLAG_HELP, "augment": (f"augmentation policy: {', '.join(policies)} or parts joined by '+'", None),
@@ -217,14 +222,17 @@ def add_config_flags(parser: argparse.ArgumentParser, policies, tta_modes) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .augment import POLICIES
-    from .detectors import DETECTORS
-    from .evaluate import TTA_MODES
-    from .experiments import ExperimentConfig
-    from .faces import DEFAULT_DETECTOR
-    from .inference import BACKENDS
-    from .models import MODELS
-    from .predict import WHOLE_MAX_SIDE
+    """Every verb and its flags, from ``fer_utils.config`` alone: parsing (and ``--help``) imports no torch."""
+    from .config import (
+        BACKENDS,
+        DEFAULT_DETECTOR,
+        DETECTORS,
+        MODEL_NAMES,
+        POLICIES,
+        TTA_MODES,
+        WHOLE_MAX_SIDE,
+        ExperimentConfig,
+    )
 
     parser = argparse.ArgumentParser(prog="python -m fer_utils", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -235,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_download)
 
     p = sub.add_parser("train", help="train a model and save its record under results/")
-    p.add_argument("model", nargs="?", default=ExperimentConfig().model, choices=sorted(MODELS))
+    p.add_argument("model", nargs="?", default=ExperimentConfig().model, choices=sorted(MODEL_NAMES))
     p.add_argument("--config", help="a JSON file with an experiment config (overrides the options below)")
     p.add_argument("--model-kwargs", default="{}", help='model options as JSON, e.g. \'{"depth": 4}\'')
     add_config_flags(p, POLICIES, TTA_MODES)
@@ -277,8 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON instead (a list, one object per image); errors still go to stderr")
     p.add_argument("--top", type=int, default=3, help="how many emotions to print per face")
     p.add_argument("--no-tta", dest="tta", action="store_false", help="no horizontal-flip test-time augmentation")
-    runtime_options(p, model="the shipped ensemble results/final_ensemble.pt where its validation study favours it "
-                              "(notebook 04), else the shipped model results/final_model.pt")
+    runtime_options(p, model="the model results/shipped_models.json names for photos (the shipped ensemble, chosen "
+                              "on validation in notebook 04), else the shipped model results/final_model.pt")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("video", help="annotate a video file: boxes and emotions drawn, plus a CSV per frame and face")
@@ -330,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_bench_inference)
 
     p = sub.add_parser("bench", help="training images/s: this pipeline against ImageFolder + PIL + DataLoader")
-    p.add_argument("--model", default="residual_cnn", choices=sorted(MODELS))
+    p.add_argument("--model", default="residual_cnn", choices=sorted(MODEL_NAMES))
     p.add_argument("--batches", type=int, default=30, help="timed training batches per pipeline")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--data", help=data_help)
@@ -339,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     from .checkpoints import CheckpointError
     from .data import DatasetFormatError
     from .download import DownloadError
@@ -348,7 +357,6 @@ def main(argv=None) -> int:
     from .real_photos import PhotosNotFoundError
     from .realtime import VideoError
 
-    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (DatasetNotFoundError, DatasetFormatError, CheckpointError, DownloadError, VideoError,

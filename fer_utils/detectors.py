@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 import torch
 
+from .config import DETECTORS
 from .pretrained import load_state, read_weights
 
-DETECTORS = ("centerface", "mtcnn", "haar")
 CASCADE = "haarcascade_frontalface_default.xml"
 
 

@@ -13,13 +13,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .config import TTA_MODES
 from .data import CLASSES
 from .inputs import to_model_input
 from .runtime import autocast, resolve_precision
 
 # Test-time augmentation: the views whose probabilities are averaged. 'flip' adds the mirror
 # image; 'flip+shift' adds, for the image and its mirror, shifts of SHIFT_PX pixels in each direction.
-TTA_MODES = ("none", "flip", "flip+shift")
 SHIFT_PX = 2
 
 

@@ -10,12 +10,9 @@ stored record instead of training again, unless ``retrain`` (or ``$FER_RETRAIN=1
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,51 +22,24 @@ import torch
 from torch import nn
 
 from .audit import has_exact_twin
-from .checkpoints import save_model
+from .checkpoints import CheckpointError, load_model, save_model
+from .config import FAST_FRACTION, ExperimentConfig
 from .data import CLASSES, FER2013, Split, load_fer2013, stratified_subset, train_val_split
 from .evaluate import metrics, per_class_table, predict_proba
 from .models import build_model, count_flops, count_parameters
-from .paths import project_relative, runs_dir
+from .paths import PROJECT_ROOT, project_relative, runs_dir
 from .runtime import default_device, fast_mode, resolve_precision, set_seed
-from .storage import environment, load_json, records_dir, save_json, save_record
-from .train import TrainConfig, fit
-
-RETRAIN_ENV = "FER_RETRAIN"
-FAST_FRACTION = 0.03
-
-
-@dataclass
-class ExperimentConfig(TrainConfig):
-    """A whole experiment: the training settings (every field of ``TrainConfig``), plus the model,
-    its options, the data it sees and how it is evaluated. One class drives ``fit``, the CLI's
-    flags (``fer_utils.cli.add_config_flags``), the study grids and the stored records."""
-
-    model: str = "residual_cnn"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    data_fraction: float = 1.0  # stratified fraction of the train split used for training
-    val_fraction: float = 0.3  # 0: train on the whole training set, without validation (the final refit)
-    tta: bool | str = False  # test-time augmentation in the final metrics: fer_utils.evaluate.TTA_MODES
-    dedup_val: bool = False  # drop validation images that have an exact twin in the training part
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown experiment config keys {sorted(unknown)}")
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        """As plain JSON data, the model first (a record reads top-down: what was trained, then how)."""
-        data = super().to_dict()
-        return {"model": data.pop("model"), "model_kwargs": data.pop("model_kwargs"), **data}
-
-    def key(self) -> str:
-        """A short hash of the config: stored in each record, it tells whether a record was made by this config."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
-
-    def fast(self) -> ExperimentConfig:
-        """The CI version: a small stratified subset, one epoch of one pass."""
-        return dataclasses.replace(self, epochs=1, passes_per_epoch=1, data_fraction=min(self.data_fraction, FAST_FRACTION))
+from .storage import (
+    environment,
+    file_sha256,
+    load_json,
+    records_dir,
+    retrain_requested,
+    save_json,
+    save_record,
+    stored,
+)
+from .train import fit
 
 
 def _fit_and_validation(data: FER2013, config: ExperimentConfig) -> tuple[Split, Split | None]:
@@ -146,14 +116,11 @@ def record_path(name: str) -> Path:
     return records_dir() / "experiments" / f"{name}.json"
 
 
-def stored_record(config: ExperimentConfig, name: str) -> dict[str, Any] | None:
-    """The record stored under ``name`` if this config (in this mode's form) made it, else None."""
-    path = record_path(name)
-    if path.exists():
-        record = load_json(path)
-        if record["config"] == config.to_dict():
-            return record
-    return None
+def stored_record(config: ExperimentConfig, name: str, directory: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """The record stored under ``name`` (in ``directory``, default this mode's results/experiments) if
+    this config (in this mode's form) made it, else None."""
+    path = Path(directory) / f"{name}.json" if directory is not None else record_path(name)
+    return stored(path, config=config.to_dict())
 
 
 def run_experiment(
@@ -179,7 +146,7 @@ def run_experiment(
     if fast_mode():
         config = config.fast()
     name = name or f"{config.model}-{config.key()}"
-    retrain = os.environ.get(RETRAIN_ENV) == "1" if retrain is None else retrain
+    retrain = retrain_requested() if retrain is None else retrain
     if not retrain and (record := stored_record(config, name)) is not None:
         return record
     record = train_record(config, name, data or load_fer2013(data_path), resume=resume,
@@ -199,11 +166,13 @@ def train_record(
     """Train ``config`` as given (``run_experiment`` applies fast mode first) and return its record,
     with the environment it ran in; writes nothing under results/ (``write_record`` does)."""
     train, val, test = split_data(data, config)
+    teacher, soft_targets = teacher_targets(config, train) if config.distill else (None, None)
     set_seed(config.seed)  # fixes the initial weights too
     model = build_model(config.model, **config.model_kwargs)
     params, flops = count_parameters(model), count_flops(model)
     started = time.perf_counter()
-    result = fit(model, train, val, config, run_dir=runs_dir() / name, resume=resume, progress=progress)
+    result = fit(model, train, val, config, run_dir=runs_dir() / name, resume=resume, progress=progress,
+                 soft_targets=soft_targets)
     wall = time.perf_counter() - started
     val_metrics, val_probs = None, None
     if val is not None:
@@ -229,9 +198,25 @@ def train_record(
         # Each validation image's predicted class, in split order: paired tests (McNemar) between runs.
         **({"val_predictions": val_probs.argmax(1).tolist()} if val_probs is not None else {}),
         **({"test": test_metrics} if evaluate_test else {}),
+        **({"teacher": teacher} if teacher else {}),
         "history": result.history.to_dict(orient="records"),
         "environment": environment(),
     }
+
+
+def teacher_targets(config: ExperimentConfig, train: Split) -> tuple[dict[str, Any], np.ndarray]:
+    """The soft targets of a distilled run: the probabilities of ``config.teacher`` (a checkpoint, path from
+    the project root) on each training image with the test-time augmentation ``config.tta``, (N, 7); and what
+    the record keeps of the teacher (its file's SHA-256, its accuracy on these images, the seconds they took)."""
+    path = PROJECT_ROOT / config.teacher
+    if not config.teacher or not path.is_file():
+        raise CheckpointError(f"distillation needs a teacher checkpoint (--teacher): {config.teacher or 'none given'} "
+                              "is not a file; train one first, or set --distill 0")
+    started = time.perf_counter()
+    probs = predict_proba(load_model(path), train.images, tta=config.tta)
+    return ({"checkpoint": config.teacher, "sha256": file_sha256(path), "tta": config.tta,
+             "train_accuracy": float((probs.argmax(1) == train.labels).mean()),
+             "seconds": time.perf_counter() - started}, probs)
 
 
 def write_record(name: str, record: dict[str, Any]) -> dict[str, Any]:

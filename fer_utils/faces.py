@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .config import DEFAULT_DETECTOR, DETECTORS
 from .data import IMAGE_SIZE
-from .detectors import DETECTORS, run_detector, to_gray
+from .detectors import run_detector, to_gray
 
-DEFAULT_DETECTOR = "centerface"
 # Border added on every side of the detector's box, as a fraction of its side, for crops without
 # landmarks. FER-2013's crops are about as tight as the Haar cascade's box; this margin classified
 # training faces best (notebook 06).
@@ -223,3 +223,24 @@ def whole_image(image: np.ndarray) -> np.ndarray:
     height, width = image.shape[:2]
     side = min(height, width)
     return crop_face(image, ((width - side) // 2, (height - side) // 2, side, side), margin=0.0)
+
+
+def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inter = max(0, w) * max(0, h)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def match_boxes(truth: list[tuple[int, int, int, int]], found: list[tuple[int, int, int, int]],
+                min_iou: float) -> dict[int, tuple[int, float]]:
+    """{index in ``truth``: (index in ``found``, IoU)} for the pairs overlapping with IoU >= ``min_iou``,
+    best overlap first, each box of either list used once at most."""
+    pairs = sorted(((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
+    match, used = {}, set()
+    for overlap, i, j in pairs:
+        if overlap >= min_iou and i not in match and j not in used:
+            match[i] = (j, overlap)
+            used.add(j)
+    return match

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoints import DEFAULT_MODEL, load_model
+from .config import BACKENDS
 from .data import IMAGE_SIZE
 from .evaluate import predict_proba
 from .runtime import configure_threads, cpu_threads
-
-BACKENDS = ("auto", "onnxruntime", "onnxruntime-int8", "torch")
 
 
 class TorchClassifier:

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .config import WHOLE_MAX_SIDE
 from .faces import NotAnImageError, read_image, small_image_problem, whole_image
 from .realtime import EmotionPipeline, FacePrediction, annotate
 from .storage import atomic_write
 
 # Images this small (FER-2013's own crops are 48x48) are taken as one face without detection.
-WHOLE_MAX_SIDE = 64
 
 
 @dataclass

@@ -17,17 +17,14 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .paths import DATA_DIR
-from .scenes import match_boxes
 from .storage import atomic_write, file_sha256, sha256
 
 PHOTOS_ENV = "FER_PHOTOS_DIR"
@@ -185,23 +182,3 @@ def load_real_photos() -> list[RealPhoto]:
                       expressions=[f["expression"] for f in e["faces"]],
                       notes=[f["note"] for f in e["faces"]], licence=e["licence"])
             for e in entries]
-
-
-def evaluate_photos(pipeline, photos: list[RealPhoto], min_iou: float = 0.4) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run ``pipeline.photo`` (an EmotionPipeline) on every picture. Returns one row per hand-drawn
-    face (found, IoU, predicted emotion, its expression) and one row per picture (faces, false
-    faces: detections overlapping no hand-drawn face with IoU >= ``min_iou``, milliseconds)."""
-    faces, pictures = [], []
-    for photo in photos:
-        began = time.perf_counter()
-        found = pipeline.photo(photo.image)
-        seconds = time.perf_counter() - began
-        match = match_boxes(photo.boxes, [f.box for f in found], min_iou)
-        for i, (expression, note) in enumerate(zip(photo.expressions, photo.notes, strict=True)):
-            j, overlap = match.get(i, (None, 0.0))
-            faces.append({"photo": photo.name, "face": i + 1, "note": note, "expression": expression,
-                          "found": j is not None, "iou": overlap,
-                          "predicted": found[j].emotion if j is not None else None})
-        pictures.append({"photo": photo.name, "faces": len(photo.boxes), "detections": len(found),
-                         "false_faces": len(found) - len(match), "ms": 1000 * seconds})
-    return pd.DataFrame(faces), pd.DataFrame(pictures)

@@ -10,18 +10,22 @@ Three yardsticks, for three situations:
 * **Two single training runs** also differ by seed: if one run's accuracy has standard deviation
   ``sd`` across seeds, the *difference* of two runs has ``sqrt(2) * sd``, so a difference must exceed
   ``2 * sqrt(2) * sd`` (``difference_threshold``) before it is called beyond noise; with several
-  seeds per arm, ``welch`` tests the means.
+  seeds per arm, ``welch`` tests the means. One run's ``sd`` comes from ``seed_sd``: the spread of
+  runs that differ only by seed, pooled over the settings that were run with several seeds.
 
-``verdict`` turns a difference and its yardstick into 'holds', 'tie' or 'reversed'.
+The verdicts these yardsticks support ('holds', 'tie', 'reversed') are the course's
+(``fer_utils.course.verdicts``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
-VERDICTS = ("holds", "tie", "reversed")
 
 
 def accuracy_interval(correct: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -95,16 +99,21 @@ def difference_threshold(sd: float, z: float = 2.0, runs=(1, 1)):
     return z * difference_sd(sd, runs)
 
 
-def verdict(difference: float, threshold: float | None = None, p_value: float | None = None,
-            alpha: float = ALPHA) -> str:
-    """'holds' (positive and beyond noise), 'reversed' (negative and beyond noise) or 'tie'.
+class SeedNoise(NamedTuple):
+    """One run's seed-to-seed standard deviation and its degrees of freedom (runs minus settings)."""
 
-    Beyond noise means ``abs(difference) > threshold`` (seed yardstick) and, where a paired test
-    was run, ``p_value < alpha``; every test given must agree.
-    """
-    if threshold is None and p_value is None:
-        raise ValueError("a verdict needs a yardstick: a noise threshold, a p-value or both")
-    beyond = (threshold is None or abs(difference) > threshold) and (p_value is None or p_value < alpha)
-    if not beyond or difference == 0:
-        return "tie"
-    return "holds" if difference > 0 else "reversed"
+    sd: float
+    dof: int
+
+
+def seed_sd(groups: Iterable[Sequence[float]]) -> SeedNoise:
+    """One run's seed-to-seed standard deviation, pooled over settings: each of ``groups`` holds one
+    setting's results over seeds (a setting run once adds nothing). The pooled variance is the sum of
+    squared deviations from each setting's own mean over runs - settings degrees of freedom: the
+    residual variance of a one-way analysis of variance. NaN with no degree of freedom."""
+    groups = [np.asarray(g, float) for g in groups]
+    dof = int(sum(len(g) - 1 for g in groups if len(g) > 1))
+    if dof == 0:
+        return SeedNoise(float("nan"), 0)
+    squares = sum(float(((g - g.mean()) ** 2).sum()) for g in groups if len(g) > 1)
+    return SeedNoise(float(np.sqrt(squares / dof)), dof)

@@ -1,4 +1,5 @@
-"""Writing files atomically, and the JSON records under results/."""
+"""Writing files atomically, and the JSON records under results/: where they go, and the one record
+cache (``stored``) that reuses a record while it was made with the same config or settings."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .paths import PROJECT_ROOT, results_dir
-from .runtime import fast_mode, usable_cpus
+from .runtime import cpu_model, fast_mode, usable_cpus
+
+RETRAIN_ENV = "FER_RETRAIN"  # set to 1: every stored record is made again instead of reused
 
 
 def records_dir() -> Path:
@@ -95,6 +98,7 @@ def environment() -> dict[str, Any]:
         "scikit-learn": sklearn.__version__,
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "usable_cpus": usable_cpus(),  # the affinity mask and cgroup quota (fer_utils.runtime)
         "torch_threads": torch.get_num_threads(),
@@ -108,3 +112,18 @@ def save_record(name: str, record: dict[str, Any], folder: str | os.PathLike | N
     ``records_dir()``), with the environment it ran in."""
     folder = Path(folder) if folder is not None else records_dir()
     return save_json(folder / f"{name}.json", {**record, "environment": environment()})
+
+
+def retrain_requested() -> bool:
+    """Whether ``$FER_RETRAIN=1`` asks for every record to be made again rather than reused."""
+    return os.environ.get(RETRAIN_ENV) == "1"
+
+
+def stored(path: str | os.PathLike, **made_with: Any) -> dict[str, Any] | None:
+    """The JSON record at ``path`` if it exists and was made with ``made_with`` (each field of the
+    record equal to the value given, e.g. ``config=config.to_dict()``), else None."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    record = load_json(path)
+    return record if all(record.get(field) == value for field, value in made_with.items()) else None

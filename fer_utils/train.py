@@ -7,8 +7,6 @@ validation accuracy, and early stopping watches the same number. Without a valid
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -23,60 +21,17 @@ from tqdm.auto import tqdm
 
 from .augment import make_augment
 from .checkpoints import load_state, model_spec, read_checkpoint, save_torch
+from .config import TrainConfig
 from .data import Split
 from .evaluate import predict_proba
 from .inputs import to_model_input
-from .models import INPUT_SHAPE
+from .models import INPUT_SHAPE, NUM_CLASSES
 from .runtime import autocast, default_device, resolve_precision, set_seed
 
 # Training images scored each epoch without augmentation, in eval mode (history column
 # ``clean_train_accuracy``): the overfitting gap is this minus validation accuracy. The accuracy
 # ``fit`` logs on the batches it trained on (``train_accuracy``) is lowered by the augmentation itself.
 CLEAN_TRAIN_SAMPLE = 2000
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a training run besides the model and the data."""
-
-    epochs: int = 30
-    batch_size: int = 128
-    optimizer: str = "adamw"  # 'adamw' or 'sgd'
-    lr: float = 1e-3  # the peak rate for 'onecycle'
-    weight_decay: float = 5e-4
-    momentum: float = 0.9  # SGD only
-    label_smoothing: float = 0.0
-    schedule: str = "onecycle"  # 'onecycle', 'cosine', 'plateau' or 'constant'
-    patience: int | None = None  # stop after this many epochs without a better validation accuracy
-    augment: str = "hflip+shift"  # a policy name from fer_utils.augment
-    seed: int = 0
-    precision: str = "auto"  # 'auto' (bf16 where it pays), 'bf16', 'fp16' or 'fp32'
-    channels_last: bool = True
-    # Progressive resizing: the side of the training images for equal parts of the epochs, e.g.
-    # (32, 40, 48) trains the first third at 32x32. Small epochs are cheap (cost ~ side squared),
-    # so more of them fit in a budget; the last part should be 48, the size the model is tested at.
-    train_sizes: tuple[int, ...] = ()
-    # Passes over the training images per epoch (one validation per epoch): a run on a small share
-    # of the data takes as many optimiser steps per epoch as one on a larger share, e.g. 25 passes
-    # over 2% match one pass over 50%, without validating 25 times as often.
-    passes_per_epoch: int = 1
-
-    def __post_init__(self):
-        self.train_sizes = tuple(self.train_sizes)  # a JSON list or a CLI list becomes the tuple
-        if self.passes_per_epoch < 1:
-            raise ValueError(f"passes_per_epoch must be at least 1, got {self.passes_per_epoch}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as plain JSON data (tuples become lists): how it is stored and compared.
-
-        Fields added after records were first stored (``LATER_FIELDS``) appear only when they differ
-        from their default: a record made before a field existed ran at its default, and keeps its key.
-        """
-        data = json.loads(json.dumps(dataclasses.asdict(self)))
-        return {k: v for k, v in data.items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
-
-
-LATER_FIELDS = {"passes_per_epoch": 1}  # field -> its default, left out of to_dict at that default
 
 
 @dataclass
@@ -132,6 +87,20 @@ def epoch_sizes(train_sizes, epochs: int) -> list[int]:
     return [train_sizes[len(train_sizes) * e // epochs] for e in range(epochs)]
 
 
+def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_probs: torch.Tensor | None = None,
+                      weight: float = 0.0, temperature: float = 1.0, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy with the labels, mixed with a teacher's soft targets (Hinton et al., 2015):
+    ``(1 - weight) * CE + weight * T² * KL(teacher_T || student_T)``, where a distribution at temperature T is
+    ``p^(1/T)`` renormalised (the softmax of logits / T). ``logits`` (B, 7), ``labels`` (B,), ``teacher_probs``
+    (B, 7); the T² keeps the soft term's gradients on the scale of the hard one's."""
+    hard = nn.functional.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    if teacher_probs is None or weight == 0:
+        return hard
+    teacher = torch.softmax(torch.log(teacher_probs.clamp_min(1e-8)) / temperature, dim=1)
+    soft = nn.functional.kl_div(torch.log_softmax(logits / temperature, dim=1), teacher, reduction="batchmean")
+    return (1 - weight) * hard + weight * temperature**2 * soft
+
+
 def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype, size, bar):
     """One epoch (``config.passes_per_epoch`` shuffled passes over the training data) at ``size`` x ``size``;
     returns (mean loss, accuracy, images per second)."""
@@ -151,7 +120,7 @@ def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, dtype):
             logits = model(x)
-            loss = loss_fn(logits.float(), y)
+            loss = loss_fn(logits.float(), y, idx)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -195,9 +164,12 @@ def fit(
     resume: bool = False,
     device: str | torch.device | None = None,
     progress: bool = True,
+    soft_targets: np.ndarray | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train``, choosing the best epoch by accuracy on ``val`` (the last
     epoch when ``val`` is None). Validation runs in fp32 whatever the training precision.
+    With ``config.distill`` > 0, ``soft_targets`` (N, 7: a teacher's probabilities for each training image)
+    join the labels in the loss (``distillation_loss``).
 
     With ``run_dir``, a checkpoint (``last.pt``) is written atomically after every epoch, and
     ``resume=True`` continues from it; the final weights equal those of an uninterrupted run.
@@ -219,7 +191,15 @@ def fit(
     steps_per_epoch = sum(1 for b in range(0, seen_per_epoch, config.batch_size) if seen_per_epoch - b >= 2)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    if config.distill and (soft_targets is None or soft_targets.shape != (len(train), NUM_CLASSES)):
+        raise ValueError(f"distill={config.distill} needs soft targets of shape ({len(train)}, {NUM_CLASSES}), one row "
+                         "per training image: a teacher's probabilities")
+    soft = torch.from_numpy(np.asarray(soft_targets, np.float32)) if config.distill else None
+
+    def loss_fn(logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        teacher = soft[idx].to(logits.device) if soft is not None else None
+        return distillation_loss(logits, y, teacher, config.distill, config.temperature, config.label_smoothing)
+
     augment = make_augment(config.augment)
     sizes = epoch_sizes(config.train_sizes, config.epochs)
     clean_train = clean_train_sample(train)

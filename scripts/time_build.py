@@ -41,13 +41,6 @@ def _spin() -> None:
         pass
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
 def run_target(clone: Path, target: str, log: Path, env: dict, command: list[str] | None = None) -> dict:
     """Run ``make TARGET`` (or ``command``) in ``clone``; its wall time, exit status and the load average during it."""
     loads, done = [], threading.Event()
@@ -107,7 +100,7 @@ def main() -> int:
     run = {
         "setting": f"{args.isa}, {args.busy} busy", "commit": commit, "date": datetime.date.today().isoformat(),
         "busy_processes": args.busy, "note": args.note, "isa": args.isa, "isa_limits": ISA_LIMITS[args.isa],
-        "machine": {"cpu": cpu_model(), "usable_cpus": fu.runtime.usable_cpus(), "native_bf16": native_bf16},
+        "machine": {"cpu": fu.runtime.cpu_model(), "usable_cpus": fu.runtime.usable_cpus(), "native_bf16": native_bf16},
         "steps": steps,
     }
     path = fu.paths.RESULTS_DIR / "build_timings.json"

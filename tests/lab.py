@@ -23,8 +23,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_utils import explorer
 from fer_utils.paths import DatasetNotFoundError, find_dataset
+
+from .scripts import load_script
+
+notebook_widgets = load_script("notebook_widgets")
 
 ROOT = Path(__file__).parents[1]
 CHROMIUM = Path(os.environ.get("FER_CHROMIUM", "/usr/bin/chromium"))
@@ -76,7 +79,7 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def jupyterlab(tmp_path: Path, root: Path):
     """A JupyterLab server on the folder ``root``, in fast mode, its log in tmp_path/lab.log; yields (url, token)."""
-    settings = explorer.write_lab_settings(tmp_path / "app-settings").parent
+    settings = notebook_widgets.write_lab_settings(tmp_path / "app-settings").parent
     port, token = _free_port(), uuid.uuid4().hex
     env = {**os.environ, "FER_FAST": "1", "FER2013_PATH": str(find_dataset()), "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PYTHONUNBUFFERED": "1"}

@@ -1,6 +1,7 @@
 """The timing helpers behind the real-time benchmark: medians with their spread."""
 
 import statistics
+import time
 
 import numpy as np
 import pytest
@@ -20,10 +21,9 @@ def test_timings_are_one_per_timed_call_after_the_warmup():
     calls = []
     ms = fu.bench_inference.timings_ms(lambda: calls.append(1), repeats=7, warmup=3)
     assert ms.shape == (7,) and len(calls) == 10 and (ms >= 0).all()
-    assert fu.bench_inference.median_ms(lambda: None, repeats=5) >= 0
+    slow = fu.bench_inference.median_ms(lambda: time.sleep(0.002), repeats=5, warmup=0)
+    assert 2 <= slow < 200  # milliseconds, not seconds
 
 
-@pytest.mark.parametrize(("quartiles", "verdict"), [
-    ([0.8, 0.95], "met"), ([0.9, 1.1], "at the target"), ([0.99, 1.007], "at the target"), ([1.05, 1.2], "missed")])
-def test_a_timing_meets_its_target_by_its_interquartile_range(quartiles, verdict):
-    assert fu.bench_inference.against_target(quartiles, 1.0) == verdict
+def test_the_benchmark_record_names_the_cpu_it_ran_on():
+    assert fu.runtime.cpu_model() != "" and fu.storage.environment()["cpu"] == fu.runtime.cpu_model()

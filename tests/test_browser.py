@@ -11,8 +11,6 @@ import time
 
 import pytest
 
-from fer_utils import explorer
-
 from .lab import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -26,6 +24,7 @@ from .lab import (
     cleared_copy,
     errors_in,
     jupyterlab,
+    notebook_widgets,
     open_notebook,
     record_failure,
     require_browser,
@@ -209,7 +208,7 @@ def test_the_explorer_works_in_jupyterlab(lab, tmp_path):
             saved = api(url, token, "/api/contents/04.ipynb")["content"]
             assert "application/vnd.jupyter.widget-state+json" in saved["metadata"].get("widgets", {})
             widget_cells = [i for i, c in enumerate(saved["cells"]) if any(
-                explorer.WIDGET_VIEW in o.get("data", {}) for o in c.get("outputs", []))]
+                notebook_widgets.WIDGET_VIEW in o.get("data", {}) for o in c.get("outputs", []))]
             assert widget_cells, "the saved notebook lost the explorer's output"
             for i in widget_cells:  # the notebook renders only the cells in view: scroll to each, wait for its output
                 step(f"the reopened notebook renders the widget output of cell {i}")

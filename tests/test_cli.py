@@ -14,7 +14,7 @@ from PIL import Image
 from skimage import data as samples
 
 import fer_utils as fu
-from fer_utils.scenes import moving_face_video
+from fer_utils.sample_video import moving_face_video
 
 TINY = ["plain_cnn", "--model-kwargs", '{"depth": 2, "width": 16}', "--batch-size", "32", "--lr", "0.01",
         "--augment", "shift", "--precision", "fp32", "--quiet"]
@@ -65,6 +65,18 @@ def test_train_then_evaluate_prints_the_per_class_table(env, tmp_path):
         assert row in out.stdout
     saved = json.loads((tmp_path / "results" / "evaluation_model.json").read_text())
     assert saved["metrics"]["test"]["n"] == 56
+
+
+def test_train_distils_a_teacher_and_a_missing_teacher_is_one_clear_line(env, tmp_path):
+    teacher = tmp_path / "teacher.pt"
+    cli("train", *TINY, "--epochs", "6", "--name", "teacher", "--output", teacher, env=env)
+    cli("train", *TINY, "--epochs", "2", "--name", "student", "--distill", "0.7", "--temperature", "2",
+        "--teacher", teacher, "--tta", "flip", env=env)
+    record = json.loads((tmp_path / "results" / "experiments" / "student.json").read_text())
+    assert record["config"]["distill"] == 0.7 and record["teacher"]["sha256"] == fu.storage.file_sha256(teacher)
+    assert record["teacher"]["train_accuracy"] > 0.5 and record["teacher"]["tta"] == "flip"
+    out = cli("train", *TINY, "--epochs", "1", "--distill", "0.5", "--teacher", tmp_path / "none.pt", env=env, check=False)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "teacher checkpoint" in out.stderr, out.stderr
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +248,7 @@ def test_train_flags_come_from_the_experiment_config_with_its_defaults():
     import json
 
     from fer_utils.cli import build_parser, config_flag_names
-    from fer_utils.experiments import ExperimentConfig
+    from fer_utils.config import ExperimentConfig
 
     fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
     assert set(config_flag_names()) == fields - {"model", "model_kwargs"}

@@ -1,10 +1,10 @@
-"""fer_utils.cluster: a study grid as Ray tasks, on one local Ray instance (2 CPUs, loopback) shared
+"""fer_utils.course.cluster: a study grid as Ray tasks, on one local Ray instance (2 CPUs, loopback) shared
 by the module, with tiny fast-mode runs on the synthetic dataset."""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import ipaddress
 import os
 import subprocess
 import sys
@@ -15,7 +15,9 @@ import pytest
 import torch
 
 import fer_utils as fu
-from fer_utils import cluster, studies
+from fer_utils.course import cluster
+
+from .scripts import load_script
 
 ray = pytest.importorskip("ray")
 
@@ -71,8 +73,15 @@ def trained_names(marker_dir: Path) -> list[str]:
     return sorted(p.name.split(".")[0] for p in marker_dir.glob("*.trained"))
 
 
+def test_a_local_ray_listens_and_is_reached_on_loopback_only(ray_instance):
+    host = ray.get_runtime_context().gcs_address.rsplit(":", 1)[0]
+    assert ipaddress.ip_address(host).is_loopback, f"the local Ray's GCS is on {host}, not 127.0.0.1"
+    assert all(ipaddress.ip_address(node["NodeManagerAddress"]).is_loopback for node in ray.nodes())
+    assert cluster.on_loopback(None) and cluster.on_loopback("127.0.0.1:6379") and not cluster.on_loopback("10.0.0.5:6379")
+
+
 def test_importing_the_package_does_not_import_ray():
-    code = "import sys, fer_utils; assert 'ray' not in sys.modules and fer_utils.cluster"
+    code = "import sys, fer_utils; assert 'ray' not in sys.modules and fer_utils.course.cluster"
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "FER_THREADS": "1"})
 
 
@@ -83,7 +92,7 @@ def test_ray_writes_the_records_the_local_loop_writes(ray_instance, fast, synthe
     threads = torch.get_num_threads()
     fu.runtime.configure_threads(1)  # the Ray tasks run with --cpus-per-task 1 threads
     try:
-        local = {label: fu.run_experiment(config, name=studies.record_name("test", label), data=synthetic,
+        local = {label: fu.run_experiment(config, name=fu.course.records.record_name("test", label), data=synthetic,
                                           progress=False) for label, config in grid.items()}
     finally:
         fu.runtime.configure_threads(threads)
@@ -117,7 +126,7 @@ def test_a_worker_that_dies_is_retried_and_each_record_lands_once(ray_instance, 
     assert (markers / "test-seed-1.crashed").exists()  # its first worker did die
     assert outcome.ok and sorted(outcome.trained) == sorted(grid)
     assert trained_names(markers) == ["test-seed-0", "test-seed-1", "test-seed-2"]  # each trained once
-    names = [studies.record_name("test", label) for label in grid]
+    names = [fu.course.records.record_name("test", label) for label in grid]
     assert stored_files(experiments_dir()) == [f"{n}.json" for n in names]
     for label, name in zip(grid, names, strict=True):
         record = fu.load_json(experiments_dir() / f"{name}.json")
@@ -137,20 +146,13 @@ def test_a_task_the_cluster_cannot_run_is_an_error_not_a_wait(ray_instance, fast
     assert stored_files(experiments_dir()) == []
 
 
-def load_run_study():
-    spec = importlib.util.spec_from_file_location("run_study", fu.PROJECT_ROOT / "scripts" / "run_study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_run_that_raises_is_reported_by_label_the_others_finish_and_the_exit_is_non_zero(
         ray_instance, fast, synthetic, capsys):
     grid = {**tiny_grid(1), "broken run": fu.ExperimentConfig(model="no_such_model")}
     args = argparse.Namespace(engine="ray", address=None, cpus_per_task=1, gpus_per_task=0, shard="0/1", only=[],
                               retrain=False, deadline=None)
     with pytest.raises(SystemExit) as exit_:
-        load_run_study().run("test", grid, synthetic, args, time.time())
+        load_script("run_study").run("test", grid, synthetic, args, time.time())
     assert exit_.value.code not in (0, None)
     assert "broken run: ValueError: unknown model 'no_such_model'" in str(exit_.value.code)
     assert "FAILED broken run (test-broken-run)" in capsys.readouterr().out
@@ -174,7 +176,7 @@ def test_an_interrupted_grid_run_again_trains_only_what_is_missing(ray_instance,
     assert fu.load_json(experiments_dir() / first)["name"] == first.removesuffix(".json")
 
     outcome = cluster.run_grid("test", grid, synthetic, task=counting(tmp_path / "second"), progress=False)
-    missing = sorted(studies.record_name("test", label) for label in grid if f"{studies.record_name('test', label)}.json" != first)
+    missing = sorted(fu.course.records.record_name("test", label) for label in grid if f"{fu.course.records.record_name('test', label)}.json" != first)
     assert outcome.ok and len(outcome.skipped) == 1 and len(outcome.trained) == 2
     assert trained_names(tmp_path / "second") == missing  # only the missing runs were trained
-    assert stored_files(experiments_dir()) == sorted(f"{studies.record_name('test', label)}.json" for label in grid)
+    assert stored_files(experiments_dir()) == sorted(f"{fu.course.records.record_name('test', label)}.json" for label in grid)

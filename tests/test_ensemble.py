@@ -2,13 +2,15 @@
 configs, its validation record checked against a direct computation, and its errors."""
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 import fer_utils as fu
-from fer_utils import ensemble as ens
+from fer_utils.course import ensemble as ens
 from fer_utils.models import ensemble_of
 
 SMALL = {"name": "plain_cnn", "kwargs": {"depth": 3, "width": 8}}
@@ -60,13 +62,13 @@ def test_size_curve_scores_the_mean_of_the_first_k_members():
 
 def test_the_members_are_the_chosen_setting_on_the_fitting_split_and_the_shipped_config_on_everything():
     grid = ens.member_grid()
-    _, final = fu.studies.final_config(fu.RESULTS_DIR / "experiments")
+    _, final = fu.course.final_model.final_config(fu.RESULTS_DIR / "experiments")
     fitting = [c for label, c in grid.items() if label.startswith("fitting split")]
     refit = [c for label, c in grid.items() if label.startswith("all training images")]
     assert [c.seed for c in fitting] == list(range(ens.MEMBERS))
     # The shipped model is seed 0 of the refit; the others are its config from the next seeds.
     assert refit == [dataclasses.replace(final, seed=s) for s in range(1, ens.MEMBERS)]
-    curve = fu.studies.refit_scale_curve()[fu.studies.curve_label(final.augment, final.epochs, 0)]
+    curve = fu.course.final_model.refit_scale_curve()[fu.course.final_model.curve_label(final.augment, final.epochs, 0)]
     assert dataclasses.replace(fitting[0], tta=curve.tta) == curve  # the curve's chosen run, seed 0
     assert all(c.val_fraction > 0 and c.dedup_val for c in fitting)
 
@@ -109,12 +111,25 @@ def test_the_ensemble_is_chosen_only_when_it_beats_its_first_member_beyond_chanc
     assert ens.wins(record) is expected
 
 
-def test_predict_uses_the_ensemble_only_where_its_validation_study_favours_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(ens, "RESULTS_DIR", tmp_path)
+def test_predict_uses_the_model_the_shipped_manifest_names(tmp_path, monkeypatch):
+    manifest = tmp_path / "shipped_models.json"
     monkeypatch.setattr(ens, "ENSEMBLE_PATH", tmp_path / "final_ensemble.pt")
-    assert ens.photo_checkpoint() == fu.checkpoints.DEFAULT_MODEL  # no ensemble
-    fu.save_model(ens.ENSEMBLE_PATH, ensemble_of(trained_alike(2)))
-    assert ens.photo_checkpoint() == fu.checkpoints.DEFAULT_MODEL  # no validation study
+    assert fu.checkpoints.photo_checkpoint(manifest) == fu.checkpoints.DEFAULT_MODEL  # no manifest
     for counts, chosen in (((20, 60), fu.checkpoints.DEFAULT_MODEL), ((60, 20), ens.ENSEMBLE_PATH)):
-        fu.save_json(tmp_path / "ensemble_validation.json", {"mcnemar_vs_first": fu.stats.mcnemar_from_counts(*counts)})
-        assert ens.photo_checkpoint() == chosen
+        study = {"members": 2, "n_val": 100, "mcnemar_vs_first": fu.stats.mcnemar_from_counts(*counts, n=100)}
+        ens.ship(study, manifest)  # fixed once, when the models are shipped
+        assert fu.load_json(manifest)["photos"] == fu.paths.project_relative(chosen)
+        fu.save_model(ens.ENSEMBLE_PATH, ensemble_of(trained_alike(2)))
+        assert fu.checkpoints.photo_checkpoint(manifest) == chosen
+        ens.ENSEMBLE_PATH.unlink()
+        assert fu.checkpoints.photo_checkpoint(manifest) == fu.checkpoints.DEFAULT_MODEL  # named but missing
+
+
+def test_the_shipped_manifest_agrees_with_the_validation_study_and_predict_reads_no_study():
+    study = ens.validation_record(fu.RESULTS_DIR)
+    expected = ens.ENSEMBLE_PATH if ens.wins(study) else fu.checkpoints.DEFAULT_MODEL
+    assert fu.checkpoints.photo_checkpoint() == expected
+    code = ("import sys, fer_utils.cli, fer_utils.checkpoints as c; c.photo_checkpoint(); "
+            "print([m for m in sys.modules if '.course' in m])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

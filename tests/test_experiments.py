@@ -46,7 +46,12 @@ def test_fast_mode_uses_one_epoch_and_keeps_records_apart(synthetic, monkeypatch
 
 
 def test_the_same_config_has_the_same_key_and_another_one_not():
-    assert tiny_config().key() == tiny_config().key()
+    import hashlib
+    import json
+
+    config = tiny_config()  # the key is the config's own hash, not Python's (salted per process) hash
+    assert config.key() == hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+    assert fu.ExperimentConfig.from_dict(config.to_dict()).key() == config.key()
     assert tiny_config().key() != tiny_config(seed=1).key()
     with pytest.raises(ValueError, match="unknown experiment config keys"):
         fu.ExperimentConfig.from_dict({"modell": "mlp"})
@@ -58,7 +63,7 @@ def test_one_config_class_drives_fit_and_round_trips_through_json():
     assert config.train_sizes == (32, 48)  # a JSON or CLI list becomes the tuple
     data = config.to_dict()
     assert list(data)[:2] == ["model", "model_kwargs"] and data["train_sizes"] == [32, 48]
-    later = set(fu.train.LATER_FIELDS)  # left out at their defaults (test_train)
+    later = set(fu.config.LATER_FIELDS)  # left out at their defaults (test_train)
     assert set(data) == {f.name for f in dataclasses.fields(fu.ExperimentConfig)} - later
     assert fu.ExperimentConfig.from_dict(data) == config
     assert {f.name for f in dataclasses.fields(fu.TrainConfig)} - later < set(data)
@@ -109,3 +114,15 @@ def test_full_validation_is_the_split_the_records_score_also_in_fast_mode(synthe
     assert len(small) < len(whole) and list(experiments.full_validation(synthetic, config).paths) == list(whole.paths)
     with pytest.raises(ValueError, match="no validation split"):
         experiments.full_validation(synthetic, tiny_config(val_fraction=0.0))
+
+
+def test_a_record_is_reused_only_while_it_was_made_with_the_same_config(tmp_path, monkeypatch):
+    path = tmp_path / "record.json"
+    assert fu.storage.stored(path, config={"a": 1}) is None  # nothing stored
+    fu.save_json(path, {"config": {"a": 1}, "value": 3})
+    assert fu.storage.stored(path, config={"a": 1})["value"] == 3
+    assert fu.storage.stored(path, config={"a": 2}) is None and fu.storage.stored(path, settings={"a": 1}) is None
+    monkeypatch.setenv(fu.storage.RETRAIN_ENV, "1")
+    assert fu.storage.retrain_requested()
+    monkeypatch.setenv(fu.storage.RETRAIN_ENV, "0")
+    assert not fu.storage.retrain_requested()

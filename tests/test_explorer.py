@@ -5,7 +5,6 @@ import threading
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -237,30 +236,3 @@ def test_static_figures_are_not_pyplot_figures():
     grid = explorer.plot_faces(view.images, view.labels, view.probs, CLASSES, [1, 2], flags=view.flags, ids=view.ids)
     assert isinstance(grid, Figure) and "#101" in grid.axes[0].get_title()
     assert plt.get_fignums() == before
-
-
-def test_strip_widgets_leaves_no_state_and_a_note():
-    nb = nbformat.v4.new_notebook(metadata={"widgets": {"application/vnd.jupyter.widget-state+json": {}}})
-    cell = nbformat.v4.new_code_cell("ui", outputs=[nbformat.v4.new_output(
-        "display_data", data={explorer.WIDGET_VIEW: {"model_id": "abc"}, "text/plain": "VBox(...)"})])
-    nb.cells.append(cell)
-    assert explorer.strip_widgets(nb) == 1
-    assert "widgets" not in nb.metadata and cell.outputs[0]["data"] == {"text/plain": explorer.STATIC_NOTE}
-    assert explorer.strip_widgets(nb) == 0
-
-
-def test_the_committed_notebook_carries_no_widget_state():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert "widgets" not in nb.metadata
-    views = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if explorer.WIDGET_VIEW in o.get("data", {})]
-    assert views == [], "run `python scripts/notebook_widgets.py strip notebooks/05_what_the_model_gets_wrong.ipynb` (CONTRIBUTING.md)"
-
-
-def test_lab_settings_make_jupyterlab_save_the_widget_state(tmp_path):
-    import json
-
-    (tmp_path / "overrides.json").write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "x"}}))
-    assert explorer.main(["lab-settings", "--dir", str(tmp_path)]) == 0
-    settings = json.loads((tmp_path / "overrides.json").read_text())
-    assert settings["@jupyter-widgets/jupyterlab-manager:plugin"] == {"saveState": True}
-    assert settings["@jupyterlab/apputils-extension:themes"] == {"theme": "x"}  # merged, not replaced

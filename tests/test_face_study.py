@@ -6,26 +6,26 @@ import numpy as np
 import pytest
 
 import fer_utils as fu
-from fer_utils import face_study
+from fer_utils.course import face_study, records, targets
 
 RESULTS = fu.RESULTS_DIR
 
 
 def test_cached_computes_once_and_again_when_the_settings_change(tmp_path, monkeypatch):
     monkeypatch.setenv("FER_RESULTS_DIR", str(tmp_path))
-    monkeypatch.delenv(face_study.RETRAIN_ENV, raising=False)
+    monkeypatch.delenv(fu.storage.RETRAIN_ENV, raising=False)
     calls = []
 
     def compute(**settings):
         calls.append(settings)
         return {"value": len(calls)}
 
-    first = face_study.cached("probe", compute, faces=10)
+    first = records.cached("probe", compute, faces=10)
     assert first["value"] == 1 and first["settings"] == {"faces": 10}
-    assert face_study.cached("probe", compute, faces=10)["value"] == 1 and len(calls) == 1  # loaded, not recomputed
-    assert face_study.cached("probe", compute, faces=20)["value"] == 2  # other settings: computed again
-    monkeypatch.setenv(face_study.RETRAIN_ENV, "1")
-    assert face_study.cached("probe", compute, faces=20)["value"] == 3
+    assert records.cached("probe", compute, faces=10)["value"] == 1 and len(calls) == 1  # loaded, not recomputed
+    assert records.cached("probe", compute, faces=20)["value"] == 2  # other settings: computed again
+    monkeypatch.setenv(fu.storage.RETRAIN_ENV, "1")
+    assert records.cached("probe", compute, faces=20)["value"] == 3
 
 
 def test_photometric_shift_moves_each_face_to_a_real_crops_brightness_and_contrast():
@@ -92,11 +92,11 @@ def test_pipeline_findings_check_every_target_in_its_direction():
         "tracked": {"backend": "onnxruntime", "detect_max_side": 320, "detect_every": 3, "fps": 86.0},
         "torch": {"backend": "torch", "detect_max_side": 320, "detect_every": 3, "fps": 20.0}}}
     found = face_study.pipeline_findings(comparison, bench, "centerface")
-    assert set(found) == set(face_study.PIPELINE_TARGETS)
-    assert found["real photos: faces found"] == {"value": 0.95, "target": 0.95, "met": True}  # at the target is met
-    assert found["real photos: false faces per face-free photo"]["met"]  # 1 in 20: at most the target
-    assert not found["pasted faces: end to end, video setting"]["met"]  # 54% < 55%
+    assert set(found) == set(targets.PIPELINE)
+    assert found["real photos: faces found"] == {"value": 0.95, "target": 0.95, "verdict": "met"}  # at the target is met
+    assert found["real photos: false faces per face-free photo"]["verdict"] == "met"  # 1 in 20: at most the target
+    assert found["pasted faces: end to end, video setting"]["verdict"] == "missed"  # 54% < 55%
     assert found["fps, detecting every frame (video setting)"]["value"] == 35.0
     assert found["fps, detecting every third frame and tracking"]["value"] == 86.0  # ONNX Runtime, not torch
     comparison["detectors"]["centerface"]["real_photos"]["false_faces_on_face_free_photos"] = 2
-    assert not face_study.pipeline_findings(comparison, bench, "centerface")["real photos: false faces per face-free photo"]["met"]
+    assert face_study.pipeline_findings(comparison, bench, "centerface")["real photos: false faces per face-free photo"]["verdict"] == "missed"

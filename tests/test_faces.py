@@ -7,7 +7,8 @@ from skimage import data as samples
 
 import fer_utils as fu
 from fer_utils import pretrained
-from fer_utils.detectors import DETECTORS
+from fer_utils.config import DETECTORS
+from fer_utils.course.scenes import tilt
 from fer_utils.faces import (
     DEFAULT_MIN_SCORE,
     EYE_DISTANCE,
@@ -21,13 +22,13 @@ from fer_utils.faces import (
     eye_angle,
     eyes,
     face_crop,
+    iou,
     level_transform,
     read_image,
     small_image_problem,
     square_box,
     whole_image,
 )
-from fer_utils.scenes import iou, tilt
 
 # The astronaut's face in scikit-image's 512x512 photo, by eye: x 175-275, y 65-165; her eyes at
 # about (205, 102) and (247, 104). The cameraman's face, turned to his camera: x 195-260, y 115-195.

@@ -1,4 +1,4 @@
-"""fer_utils.figures: the majority-class reference line of every accuracy plot."""
+"""fer_utils.figures: the majority-class reference line of every accuracy plot; every committed figure is made by code."""
 
 import matplotlib
 
@@ -25,3 +25,14 @@ def test_the_majority_line_is_drawn_at_the_share_in_the_plots_units(axis):
     assert np.allclose(values, 50.0)
     assert "happy" in line.get_label() and "50.0%" in line.get_label()
     plt.close(fig)
+
+
+def test_every_committed_figure_is_written_by_a_notebook():
+    import nbformat
+
+    code = ["\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+            for path in sorted((fu.PROJECT_ROOT / "notebooks").glob("*.ipynb"))]
+    code = [source for source in code if "save_fig(" in source]  # a name may reach save_fig through a helper
+    orphans = [p.name for p in sorted(fu.FIGURES_DIR.glob("*.png"))
+               if not any(f'"{p.stem}"' in source for source in code)]
+    assert orphans == [], f"figures no notebook's save_fig writes (delete them, or add their code): {orphans}"

@@ -9,11 +9,11 @@ No notebook is executed: these tests read the committed .ipynb files.
 import re
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
 import fer_utils as fu
-from fer_utils import studies
 
 NOTEBOOKS = fu.PROJECT_ROOT / "notebooks"
 RESULTS = fu.RESULTS_DIR
@@ -59,12 +59,12 @@ def test_02_summary_states_the_ablation():
     assert len(table) == len(fu.POLICIES)
     best = max(table, key=lambda p: table[p]["mean"])
     runner_up = max((p for p in table if p != best), key=lambda p: table[p]["mean"])
-    records = studies.load_study("ablation", studies.augmentation_ablation(), EXPERIMENTS)
+    records = fu.course.records.load_study("ablation", fu.course.ablation.augmentation_ablation(), EXPERIMENTS)
     runs = {p: [r["val"]["accuracy"] for r in records.values() if r["config"]["augment"] == p] for p in (best, runner_up)}
     p_value = fu.stats.welch(runs[best], runs[runner_up])
     assert all("clean_train_accuracy" in row for r in records.values() for row in r["history"]), \
         "every ablation record should score training faces without augmentation (the overfitting gap)"
-    gap = studies.last_epoch_gap(studies.learning_curves(records))
+    gap = fu.course.ablation.last_epoch_gap(fu.course.ablation.learning_curves(records))
     assert_states("02_augmentation_ablation", [
         f"*{best}*, {table[best]['mean']:.1%} validation accuracy on average",
         f"beat {table['none']['mean']:.1%} without augmentation",
@@ -74,35 +74,35 @@ def test_02_summary_states_the_ablation():
 
 
 def test_03_summary_states_the_architecture_comparison(real_data):
-    records = studies.load_study("architectures", studies.architecture_comparison(), EXPERIMENTS)
-    labels = fu.experiments.full_validation(real_data, studies.PROXY).labels
+    records = fu.course.records.load_study("architectures", fu.course.architectures.architecture_comparison(), EXPERIMENTS)
+    labels = fu.experiments.full_validation(real_data, fu.course.records.PROXY).labels
     accuracy = {label: r["val"]["accuracy"] for label, r in records.items()}
-    found = studies.architecture_findings(accuracy, studies.seed_sd(EXPERIMENTS), records, labels)
+    found = fu.course.architectures.architecture_findings(accuracy, fu.stats.seed_sd(fu.course.ablation.seed_runs(EXPERIMENTS)).sd, records, labels)
     best, runner_up = found["best"], found["runner_up"]
     assert_states("03_architecture_comparison", [
         f"The MLP reaches {accuracy['MLP']:.1%}",
         f"**{best}** ({accuracy[best]:.1%}",
-        f"{runner_up} ({accuracy[runner_up]:.1%}; {studies.describe_paired(found['best_over_runner_up'])}).",
-        f"({studies.describe_paired(found['pooling'])}).",
+        f"{runner_up} ({accuracy[runner_up]:.1%}; {fu.course.verdicts.describe_paired(found['best_over_runner_up'])}).",
+        f"({fu.course.verdicts.describe_paired(found['pooling'])}).",
         f"report's size reaches {accuracy['residual CNN (report size)']:.1%}",
-        f"({studies.describe_paired(found['skip'])}).",
+        f"({fu.course.verdicts.describe_paired(found['skip'])}).",
     ])
     assert all(found[k]["mcnemar p"] is not None for k in ("pooling", "skip", "best_over_runner_up")), \
         "every architecture record should hold its validation predictions (a paired test for each verdict)"
     # Section 1 explains two results in prose ("the depth-2 CNN scores below the MLP", "the plain depth-8 CNN
     # beats the residual CNN of the same size"): both must hold in the records, on both yardsticks.
-    below_mlp = studies.paired_finding(accuracy, "MLP", "plain CNN, depth 2", found["threshold"], records, labels)
+    below_mlp = fu.course.verdicts.paired_finding(accuracy, "MLP", "plain CNN, depth 2", found["threshold"], records, labels)
     assert below_mlp["verdict"] == "holds" and found["skip"]["verdict"] == "reversed"
 
 
 def test_04_summary_states_the_final_model_on_the_test_set():
     m = fu.load_json(RESULTS / "final_model_test.json")["metrics"]
-    record = fu.load_json(EXPERIMENTS / f"{studies.FINAL_NAME}.json")
-    chosen, _ = studies.choose_final_recipe(EXPERIMENTS)
+    record = fu.load_json(EXPERIMENTS / f"{fu.course.final_model.FINAL_NAME}.json")
+    chosen, _ = fu.course.final_model.choose_final_recipe(EXPERIMENTS)
     ci = {k: fu.experiments.with_interval(v) for k, v in m.items()}
     twins = fu.experiments.twin_metrics(m)
     one = {k: fu.experiments.with_interval(v) for k, v in
-           fu.load_json(RESULTS / f"{studies.FINAL_ONE_PASS_NAME}.json")["metrics"].items()}
+           fu.load_json(RESULTS / f"{fu.course.final_model.FINAL_ONE_PASS_NAME}.json")["metrics"].items()}
 
     def interval(k, table=ci):
         return f"[{table[k]['low']:.1%}, {table[k]['high']:.1%}]"
@@ -119,8 +119,8 @@ def test_04_summary_states_the_final_model_on_the_test_set():
         f"{one['test']['accuracy']:.2%} {interval('test', one)} on the full test set",
         f"{one['PrivateTest']['accuracy']:.2%} {interval('PrivateTest', one)} on PrivateTest",
     ])
-    found = studies.final_model_findings(m, one, studies.budget_frame(EXPERIMENTS),
-                                         fu.stats.difference_threshold(studies.seed_sd(EXPERIMENTS)))
+    found = fu.course.final_model.final_model_findings(m, one, fu.course.final_model.budget_frame(EXPERIMENTS),
+                                         fu.stats.difference_threshold(fu.stats.seed_sd(fu.course.ablation.seed_runs(EXPERIMENTS)).sd))
     for which in ("tta", "one_pass"):
         private = found[which]["splits"]["PrivateTest"]
         assert_states("04_final_model", [
@@ -130,32 +130,32 @@ def test_04_summary_states_the_final_model_on_the_test_set():
 
 
 def test_04_summary_judges_the_single_seed_choices_on_both_yardsticks(real_data):
-    labels = fu.experiments.full_validation(real_data, studies.SELECTION).labels
-    threshold = fu.stats.difference_threshold(studies.seed_sd(EXPERIMENTS))
-    candidates = studies.load_study("recipes", studies.final_recipe_candidates(), EXPERIMENTS)
-    findings = studies.carried_findings(studies.recipes_frame(EXPERIMENTS), threshold, candidates, labels)
-    confirmed = studies.confirmation_frame(EXPERIMENTS)
-    records = studies.confirmation_records(EXPERIMENTS)
-    test = studies.paired_test(*(records[label] for label in confirmed.index[:2]), labels)
+    labels = fu.experiments.full_validation(real_data, fu.course.final_model.SELECTION).labels
+    threshold = fu.stats.difference_threshold(fu.stats.seed_sd(fu.course.ablation.seed_runs(EXPERIMENTS)).sd)
+    candidates = fu.course.records.load_study("recipes", fu.course.final_model.final_recipe_candidates(), EXPERIMENTS)
+    findings = fu.course.final_model.carried_findings(fu.course.final_model.recipes_frame(EXPERIMENTS), threshold, candidates, labels)
+    confirmed = fu.course.final_model.confirmation_frame(EXPERIMENTS)
+    records = fu.course.final_model.confirmation_records(EXPERIMENTS)
+    test = fu.course.verdicts.paired_test(*(records[label] for label in confirmed.index[:2]), labels)
     gap = confirmed["val accuracy"].iloc[0] - confirmed["val accuracy"].iloc[1]
     assert_states("04_final_model", [
-        f"{f['finding']}: {studies.describe_paired(f)}" for f in findings
+        f"{f['finding']}: {fu.course.verdicts.describe_paired(f)}" for f in findings
     ] + [f"{100 * gap:+.2f} points for *{confirmed.index[0]}* (McNemar p = {test['p_value']:.2g}), "
-         f"*{fu.stats.verdict(gap, threshold, test['p_value'])}*"])
+         f"*{fu.course.verdicts.verdict(gap, threshold, test['p_value'])}*"])
 
 
 def test_04_summary_states_the_seed_ensemble_and_whether_predict_uses_it():
-    study = fu.ensemble.validation_record(RESULTS)
+    study = fu.course.ensemble.validation_record(RESULTS)
     tested = {name: fu.experiments.with_interval(fu.load_json(RESULTS / f"{name}.json")["metrics"]["test"])
-              for name in (fu.ensemble.TEST_NAME, fu.ensemble.ONE_PASS_NAME)}
+              for name in (fu.course.ensemble.TEST_NAME, fu.course.ensemble.ONE_PASS_NAME)}
     tta, one = (fu.stats.format_interval(t["accuracy"], t["low"], t["high"], 2) for t in tested.values())
     gain = study["ensemble"]["accuracy"] - study["member_accuracy"][0]
     p = study["mcnemar_vs_first"]["p_value"]
     assert_states("04_final_model", [
         f"the ensemble scores {study['ensemble']['accuracy']:.2%} against {study['member_accuracy'][0]:.2%} for seed 0 alone",
-        f"({100 * gain:+.2f} points, McNemar p = {p:.2g}: *{fu.stats.verdict(gain, p_value=p)}*)",
+        f"({100 * gain:+.2f} points, McNemar p = {p:.2g}: *{fu.course.verdicts.verdict(gain, p_value=p)}*)",
         f"gets {tta} of the full test set with TTA and {one} in one pass (95% intervals)",
-        "`predict` uses it for photos" if fu.ensemble.wins(study) else "`predict` keeps the single model",
+        "`predict` uses it for photos" if fu.course.ensemble.wins(study) else "`predict` keeps the single model",
     ])
 
 
@@ -176,8 +176,8 @@ def test_06_summary_states_the_pipeline_measurements():
     low, high = photo["end_to_end_interval"]
     bench = fu.load_json(RESULTS / "bench_inference.json")
     latency = bench["latency_ms_per_face"]
-    targets = fu.face_study.pipeline_findings(fu.load_json(RESULTS / "detector_comparison.json"), bench)
-    met = sum(t["met"] for t in targets.values())
+    targets = fu.course.face_study.pipeline_findings(fu.load_json(RESULTS / "detector_comparison.json"), bench)
+    met = sum(t["verdict"] == "met" for t in targets.values())
     assert_states("06_from_photo_to_real_time", [
         f"**Targets:** {met} of {len(targets)} met",
         f"finds {real['found']} of the {real['faces']} hand-drawn faces",
@@ -185,21 +185,22 @@ def test_06_summary_states_the_pipeline_measurements():
         f"right on {photo['end_to_end_accuracy']:.1%} [{low:.1%}, {high:.1%}] (photo)",
         f"{latency['ONNX Runtime fp32, batch 1']:.2f} ms through ONNX Runtime",
         f"({fu.load_json(RESULTS / 'photo_classifier.json')['real_photos']['clear_named_right']} with the model `predict` "
-        f"uses, {fu.paths.project_relative(fu.ensemble.photo_checkpoint())})",
+        f"uses, {fu.paths.project_relative(fu.checkpoints.photo_checkpoint())})",
     ])
 
 
 def test_07_summary_states_the_transfer_comparison():
     arms = {row["arm"]: row for row in fu.load_json(RESULTS / "transfer_summary.json")["comparison"]}
-    assert set(arms) == set(studies.TRANSFER_ARMS)
+    assert set(arms) == set(fu.course.transfer.TRANSFER_ARMS)
     table = pd.DataFrame(list(arms.values())).set_index("arm")
-    records = studies.load_study("transfer", studies.label_budget(), EXPERIMENTS)
-    assert len(records) == len(studies.label_budget()), "the label-budget curve is incomplete: run_study.py transfer"
-    noise = studies.transfer_seed_sd(studies.load_study("transfer", studies.transfer_comparison(), EXPERIMENTS))
-    assert noise == pytest.approx(table["std"].mean())  # notebook 07's table
-    gains = studies.pretraining_gains(studies.label_budget_frame(records), noise)
-    plain = fu.load_json(EXPERIMENTS / f"{studies.record_name('recipes', 'plain CNN 8, hflip+shift')}.json")
-    found = studies.transfer_findings(table, gains, noise, plain["val"]["accuracy"])
+    records = fu.course.records.load_study("transfer", fu.course.transfer.label_budget(), EXPERIMENTS)
+    assert len(records) == len(fu.course.transfer.label_budget()), "the label-budget curve is incomplete: run_study.py transfer"
+    noise = fu.course.transfer.transfer_seed_noise(fu.course.records.load_study("transfer", fu.course.transfer.transfer_comparison(), EXPERIMENTS)).sd
+    dof = table["runs"] - 1  # notebook 07's table: the arms' variances, pooled
+    assert noise == pytest.approx(np.sqrt((table["std"] ** 2 * dof).sum() / dof.sum()))
+    gains = fu.course.transfer.pretraining_gains(fu.course.transfer.label_budget_frame(records), noise)
+    plain = fu.load_json(EXPERIMENTS / f"{fu.course.records.record_name('recipes', 'plain CNN 8, hflip+shift')}.json")
+    found = fu.course.transfer.transfer_findings(table, gains, noise, plain["val"]["accuracy"])
     fine, small = arms["fine-tune all layers"], gains.iloc[0]
     assert_states("07_transfer_learning", [
         f"Against training ONet from scratch** ({arms['from scratch']['mean']:.1%}",

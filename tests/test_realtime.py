@@ -8,7 +8,8 @@ import pytest
 from skimage import data as samples
 
 import fer_utils as fu
-from fer_utils.faces import detect_faces
+from fer_utils.course.scenes import evaluate_scenes, paste_faces
+from fer_utils.faces import detect_faces, iou
 from fer_utils.inference import TorchClassifier
 from fer_utils.realtime import (
     EmotionPipeline,
@@ -18,7 +19,7 @@ from fer_utils.realtime import (
     process_video,
     track,
 )
-from fer_utils.scenes import evaluate_scenes, iou, moving_face_video, paste_faces
+from fer_utils.sample_video import moving_face_video
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def test_pasted_faces_are_counted_detected_or_missed(classifier, synthetic):
     assert np.array_equal(scene[y : y + side, x : x + side], cv2.resize(synthetic.test.images[0], (side, side)))
     astronaut = cv2.resize(cv2.cvtColor(samples.astronaut()[40:200, 150:300], cv2.COLOR_RGB2GRAY), (48, 48))
     images = np.stack([astronaut, synthetic.test.images[0]])  # a real face, and a striped blob
-    framings = {"box": lambda scene, face: fu.crop_face(scene, face.box, 0.1), "pipeline": fu.scenes.pipeline_crop}
+    framings = {"box": lambda scene, face: fu.crop_face(scene, face.box, 0.1), "pipeline": fu.course.scenes.pipeline_crop}
     result = evaluate_scenes(classifier, images, np.array([3, 0]), faces_per_scene=2, framings=framings)
     assert list(result.faces["detected"]) == [True, False]
     summary = result.summary("box")

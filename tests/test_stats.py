@@ -1,11 +1,12 @@
 """fer_utils.stats against scipy, statsmodels and simulation."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sp
 
 import fer_utils as fu
-from fer_utils import stats, studies
+from fer_utils import stats
 
 
 def test_the_accuracy_interval_is_wilsons_and_as_wide_as_the_course_says():
@@ -68,17 +69,6 @@ def test_the_difference_of_two_single_runs_is_sqrt_2_noisier_than_one():
     assert np.mean(np.abs(gaps) > 2 * sd) == pytest.approx(2 * sp.norm.sf(np.sqrt(2)), abs=0.003)
 
 
-def test_verdicts_need_every_yardstick_given_to_agree():
-    assert stats.verdict(0.02, threshold=0.0116) == "holds"
-    assert stats.verdict(-0.02, threshold=0.0116) == "reversed"
-    assert stats.verdict(0.01, threshold=0.0116) == "tie"  # +1.0 point: within two runs' noise
-    assert stats.verdict(0.02, threshold=0.0116, p_value=0.2) == "tie"  # the paired test disagrees
-    assert stats.verdict(0.01, p_value=0.001) == "holds"
-    assert set(stats.VERDICTS) == {"holds", "tie", "reversed"}
-    with pytest.raises(ValueError, match="yardstick"):
-        stats.verdict(0.02)
-
-
 def test_the_interval_is_the_wilson_score_formula():
     for k, n in [(46, 100), (0, 20), (20, 20), (1795, 1800)]:
         p, z = k / n, sp.norm.ppf(0.975)
@@ -93,12 +83,26 @@ def test_mcnemar_from_counts_is_two_sided():
     assert stats.mcnemar_from_counts(0, 0)["p_value"] == 1.0
 
 
-def test_the_seed_noise_is_notebook_02s_mean_standard_deviation():
-    frame = fu.records_frame(list(studies.load_study("ablation", studies.augmentation_ablation(),
-                                                     fu.RESULTS_DIR / "experiments").values()))
-    expected = frame.groupby("augment")["val_accuracy"].std().mean()
-    assert studies.seed_sd(fu.RESULTS_DIR / "experiments") == pytest.approx(expected)
-    assert 0 < expected < 0.01  # under a point: why a one-point gap between two runs needs care
+def test_the_seed_noise_is_the_residual_sd_of_a_one_way_anova():
+    import statsmodels.formula.api as smf
+
+    rng = np.random.default_rng(3)
+    groups = [rng.normal(mean, 0.01, size) for mean, size in ((0.6, 3), (0.62, 3), (0.55, 2), (0.58, 1))]
+    noise = stats.seed_sd(groups)
+    frame = pd.DataFrame({"setting": [i for i, g in enumerate(groups) for _ in g], "accuracy": np.concatenate(groups)})
+    fit = smf.ols("accuracy ~ C(setting)", data=frame).fit()  # one mean per setting; the rest is seed noise
+    assert noise.sd == pytest.approx(np.sqrt(fit.mse_resid)) and noise.dof == fit.df_resid == 5
+    assert stats.seed_sd([[0.6, 0.62]]).sd == pytest.approx(np.std([0.6, 0.62], ddof=1))  # one setting: its sd
+    assert np.isnan(stats.seed_sd([[0.6], [0.7]]).sd) and stats.seed_sd([[0.6]]).dof == 0  # no setting repeated
+
+
+def test_the_course_seed_noise_pools_notebook_02s_three_seeds_per_policy():
+    frame = fu.records_frame(list(fu.course.records.load_study("ablation", fu.course.ablation.augmentation_ablation(),
+                                                               fu.RESULTS_DIR / "experiments").values()))
+    noise = stats.seed_sd(fu.course.ablation.seed_runs(fu.RESULTS_DIR / "experiments"))
+    assert noise.sd == pytest.approx(np.sqrt(frame.groupby("augment")["val_accuracy"].var().mean()))  # 3 seeds each
+    assert noise.dof == len(frame) - frame["augment"].nunique() == 14
+    assert 0 < noise.sd < 0.01  # under a point: why a one-point gap between two runs needs care
 
 
 def test_the_noise_of_a_difference_of_means_shrinks_with_the_seeds():

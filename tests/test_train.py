@@ -183,3 +183,35 @@ def test_a_field_added_later_is_stored_only_away_from_its_default():
     assert fu.ExperimentConfig.from_dict(passes.to_dict()) == passes
     assert fu.ExperimentConfig.from_dict(plain.to_dict()).passes_per_epoch == 1
     assert plain.key() != passes.key()
+
+
+def test_the_distillation_loss_is_hintons_mix_of_labels_and_softened_teacher_probabilities():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(5, 7), torch.randint(0, 7, (5,))
+    teacher = torch.softmax(torch.randn(5, 7), 1)
+    ce = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+    assert train_module.distillation_loss(logits, labels, label_smoothing=0.1) == pytest.approx(ce.item())
+    assert train_module.distillation_loss(logits, labels, teacher, 0.0) == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, labels).item())
+    T, w = 3.0, 0.7
+    soft_teacher = teacher ** (1 / T) / (teacher ** (1 / T)).sum(1, keepdim=True)  # p^(1/T), renormalised
+    student = torch.softmax(logits / T, 1)
+    kl = (soft_teacher * (soft_teacher.log() - student.log())).sum(1).mean()  # KL(teacher || student), by hand
+    expected = (1 - w) * torch.nn.functional.cross_entropy(logits, labels) + w * T**2 * kl
+    assert train_module.distillation_loss(logits, labels, teacher, w, T) == pytest.approx(expected.item(), rel=1e-5)
+    assert train_module.distillation_loss(logits, labels, torch.softmax(logits, 1), 1.0, T).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_a_distilled_student_follows_its_teacher_not_the_labels(splits):
+    train, val = splits
+    teacher_class = (train.labels + 1) % 7  # a teacher that is always wrong, confidently
+    soft = np.full((len(train), 7), 0.01, np.float32)
+    soft[np.arange(len(train)), teacher_class] = 0.94
+    result = fu.fit(tiny_model(), train, None, config(epochs=10, augment="shift", distill=1.0, temperature=2.0),
+                    progress=False, soft_targets=soft)
+    predicted = fu.predict_proba(result.model, train.images, precision="fp32").argmax(1)
+    assert (predicted == teacher_class).mean() > 0.7 and (predicted == train.labels).mean() < 0.15
+    with pytest.raises(ValueError, match="soft targets"):
+        fu.fit(tiny_model(), train, None, config(epochs=1, distill=0.5), progress=False)
+    with pytest.raises(ValueError, match="distill must be"):
+        config(distill=1.5)

@@ -3,56 +3,33 @@ have their eyes, which crop matches them, which score threshold each detector ne
 equalise contrast, and how the three detectors compare on real photos, pasted test faces and
 face-free images.
 
-Each function returns a JSON-ready dict; ``cached`` stores it under results/ with the settings it
-was computed with and loads it back while they are unchanged, so the notebook reruns in minutes
+Each function returns a JSON-ready dict; ``records.cached`` stores it under results/ with the settings
+it was computed with and loads it back while they are unchanged, so the notebook reruns in minutes
 (``$FER_RETRAIN=1`` computes everything again).
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import time
 
 import cv2
 import numpy as np
+import pandas as pd
 
-from .detectors import DETECTORS, centerface
-from .faces import DEFAULT_DETECTOR, align_face, crop_face, detect_faces, eyes
-from .real_photos import evaluate_photos
-from .realtime import PHOTO_DETECTION, VIDEO_DETECTION, EmotionPipeline
-from .scenes import FRAME, backgrounds, evaluate_scenes
-from .stats import accuracy_interval, mcnemar
-from .storage import load_json, records_dir, save_record
+from ..config import DEFAULT_DETECTOR, DETECTORS
+from ..detectors import centerface
+from ..faces import align_face, crop_face, detect_faces, eyes, match_boxes
+from ..real_photos import RealPhoto
+from ..realtime import PHOTO_DETECTION, VIDEO_DETECTION, EmotionPipeline
+from ..sample_video import FRAME, astronaut_head, cover
+from ..stats import accuracy_interval, mcnemar
+from .scenes import backgrounds, evaluate_scenes
+from .targets import PIPELINE, VIDEO_END_TO_END
+from .verdicts import verdict
 
-RETRAIN_ENV = "FER_RETRAIN"
-# The video setting's search sides tried (longer side of the shrunk frame, pixels), and the end-to-end
-# accuracy on pasted test faces the video setting must keep (the course's real-time target).
+# The video setting's search sides tried (longer side of the shrunk frame, pixels).
 VIDEO_SIDES = (160, 192, 256, 320, 384)
-VIDEO_END_TO_END_TARGET = 0.55
-# What the photo, video and real-time pipeline must reach (notebook 06): shares of faces, false faces
-# per face-free photo, frames per second on one thread at 640x480.
-PIPELINE_TARGETS = {
-    "real photos: faces found": 0.95,
-    "real photos: false faces per face-free photo": 1 / 20,
-    "pasted faces: found, photo setting": 0.90,
-    "pasted faces: end to end, photo setting": 0.60,
-    "pasted faces: end to end, video setting": VIDEO_END_TO_END_TARGET,
-    "fps, detecting every frame (video setting)": 30.0,
-    "fps, detecting every third frame and tracking": 60.0,
-}
-
-
-def cached(name: str, compute, **settings) -> dict:
-    """The record ``<records_dir>/<name>.json`` if it was made with ``settings``, else
-    ``compute(**settings)``, saved there first (always recomputed when ``$FER_RETRAIN=1``)."""
-    path = records_dir() / f"{name}.json"
-    if path.exists() and os.environ.get(RETRAIN_ENV) != "1":
-        record = load_json(path)
-        if record.get("settings") == settings:
-            return record
-    save_record(name, {"settings": settings, **compute(**settings)})
-    return load_json(path)
 
 
 def fer_eye_positions(images: np.ndarray, enlarge: int = 4, threshold: float = 0.3) -> dict:
@@ -189,10 +166,8 @@ def frame_ms(detector: str, max_side: int | None, repeats: int = 20) -> float:
     the coffee photo) shrunk to ``max_side``."""
     from skimage import data as samples
 
-    from .scenes import cover
-
     frame = cover(samples.coffee(), FRAME).copy()
-    frame[100:360, 200:440] = cv2.resize(samples.astronaut()[10:270, 110:350], (240, 260))
+    frame[100:360, 200:440] = cv2.resize(astronaut_head(), (240, 260))
     detect_faces(frame, detector, max_side=max_side)
     times = []
     for _ in range(repeats):
@@ -200,6 +175,26 @@ def frame_ms(detector: str, max_side: int | None, repeats: int = 20) -> float:
         detect_faces(frame, detector, max_side=max_side)
         times.append(time.perf_counter() - began)
     return 1000 * float(np.median(times))
+
+
+def evaluate_photos(pipeline, photos: list[RealPhoto], min_iou: float = 0.4) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run ``pipeline.photo`` (an EmotionPipeline) on every picture. Returns one row per hand-drawn
+    face (found, IoU, predicted emotion, its expression) and one row per picture (faces, false
+    faces: detections overlapping no hand-drawn face with IoU >= ``min_iou``, milliseconds)."""
+    faces, pictures = [], []
+    for photo in photos:
+        began = time.perf_counter()
+        found = pipeline.photo(photo.image)
+        seconds = time.perf_counter() - began
+        match = match_boxes(photo.boxes, [f.box for f in found], min_iou)
+        for i, (expression, note) in enumerate(zip(photo.expressions, photo.notes, strict=True)):
+            j, overlap = match.get(i, (None, 0.0))
+            faces.append({"photo": photo.name, "face": i + 1, "note": note, "expression": expression,
+                          "found": j is not None, "iou": overlap,
+                          "predicted": found[j].emotion if j is not None else None})
+        pictures.append({"photo": photo.name, "faces": len(photo.boxes), "detections": len(found),
+                         "false_faces": len(found) - len(match), "ms": 1000 * seconds})
+    return pd.DataFrame(faces), pd.DataFrame(pictures)
 
 
 def real_photo_summary(pipeline, photos: list) -> dict:
@@ -260,8 +255,6 @@ def video_sides(classifier, images: np.ndarray, labels: np.ndarray, sides=VIDEO_
     """The video setting's trade: for each search side, the share of pasted test faces found and the
     end-to-end accuracy (95% intervals), the milliseconds to search a 640x480 frame (one thread), and
     McNemar's test of its per-face correctness against the largest side's (the same faces, paired)."""
-    from .faces import DEFAULT_DETECTOR
-
     detector = detector or DEFAULT_DETECTOR
     right = {}
     out = {}
@@ -279,7 +272,7 @@ def video_sides(classifier, images: np.ndarray, labels: np.ndarray, sides=VIDEO_
     return {"detector": detector, "sides": {str(side): row for side, row in out.items()}}
 
 
-def choose_video_side(record: dict, target: float = VIDEO_END_TO_END_TARGET) -> int:
+def choose_video_side(record: dict, target: float = VIDEO_END_TO_END.value) -> int:
     """The smallest (fastest) search side whose end-to-end accuracy reaches ``target`` (else the largest)."""
     sides = sorted(record["sides"], key=int)
     meets = [s for s in sides if record["sides"][s]["end_to_end"] / record["sides"][s]["faces"] >= target]
@@ -287,12 +280,9 @@ def choose_video_side(record: dict, target: float = VIDEO_END_TO_END_TARGET) -> 
 
 
 def pipeline_findings(comparison: dict, bench: dict, detector: str | None = None) -> dict:
-    """Each of PIPELINE_TARGETS for ``detector`` (default: the package's), from ``compare_detectors``'
-    record and ``bench_inference``'s: {target: {'value', 'target', 'met'}}; a false-face rate is met at
-    or below its target, everything else at or above. The fps are the video setting's, through ONNX
-    Runtime (one face, one thread)."""
-    from .faces import DEFAULT_DETECTOR
-
+    """Each of ``targets.PIPELINE`` for ``detector`` (default: the package's), from ``compare_detectors``'
+    record and ``bench_inference``'s: {target: {'value', 'target', 'verdict'}} by ``verdicts.verdict``.
+    The fps are the video setting's, through ONNX Runtime (one face, one thread)."""
     result = comparison["detectors"][detector or DEFAULT_DETECTOR]
     real, photo, video = result["real_photos"], result["photo"], result["video"]
     runs = [r for r in bench["pipeline"].values() if r["backend"] == "onnxruntime" and r["detect_max_side"] is not None]
@@ -307,6 +297,5 @@ def pipeline_findings(comparison: dict, bench: dict, detector: str | None = None
         "fps, detecting every frame (video setting)": every["fps"],
         "fps, detecting every third frame and tracking": tracked["fps"],
     }
-    return {name: {"value": float(value), "target": PIPELINE_TARGETS[name],
-                   "met": bool(value <= PIPELINE_TARGETS[name] if "false faces" in name else value >= PIPELINE_TARGETS[name])}
+    return {name: {"value": float(value), "target": PIPELINE[name].value, "verdict": verdict(value, target=PIPELINE[name])}
             for name, value in values.items()}

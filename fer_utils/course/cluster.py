@@ -4,7 +4,7 @@
 this package to the workers (Ray's runtime environment). ``run_grid()`` puts the dataset into the
 object store once, submits one task per run whose record is missing (every run with ``retrain``),
 and writes each record from the driver as it arrives, atomically, under the name the sequential
-loop uses (``studies.record_name``): a worker computes a record and returns it, and writes nothing
+loop uses (``records.record_name``): a worker computes a record and returns it, and writes nothing
 under results/. A task whose worker dies is retried (``max_retries``); a run that raises is
 reported with its label while the others go on. An interrupted grid, run again, trains only the
 runs it is missing. Ray is imported inside the functions: ``import fer_utils`` does not need it.
@@ -21,27 +21,47 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from .experiments import ExperimentConfig, stored_record, train_record, write_record
-from .paths import RUNS_DIR, RUNS_ENV
-from .pretrained import WEIGHTS_ENV, weights_dir
-from .runtime import FAST_ENV, configure_threads, cpu_threads, fast_mode
-from .storage import atomic_write, git_commit
+from ..config import ExperimentConfig
+from ..experiments import stored_record, train_record, write_record
+from ..paths import RUNS_DIR, RUNS_ENV
+from ..pretrained import WEIGHTS_ENV, weights_dir
+from ..runtime import FAST_ENV, configure_threads, cpu_threads, fast_mode
+from ..storage import atomic_write, git_commit, retrain_requested
+from .records import record_name
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # fer_utils, shipped to the workers
 MAX_RETRIES = 2  # a task whose worker dies runs again, at most this many times
 POLL_SECONDS = 2.0  # how often the progress bar's running times refresh
 
 
+# Ray reads this when it is imported: at "0" a node takes the loopback address as its own, so that a Ray on
+# one machine (``connect()`` with no address, or a head started with ``--node-ip-address 127.0.0.1``) listens
+# and is reached on 127.0.0.1 only, never on the machine's network address.
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+def on_loopback(address: str | None) -> bool:
+    """Whether ``address`` ('HOST:PORT', or None for a Ray started here) is a Ray on this machine alone."""
+    return address is None or address.rsplit(":", 1)[0] in LOOPBACK_HOSTS
+
+
 def connect(address: str | None = None, num_cpus: int | None = None):
-    """Start Ray on this machine (``num_cpus``, default ``cpu_threads()``) or, with ``address``
-    ('HOST:PORT' of ``ray start --head``), join that cluster. Already connected: nothing to do.
-    Returns Ray's context (what ``ray.init`` returns), or None when Ray was already initialised."""
+    """Start Ray on this machine (``num_cpus``, default ``cpu_threads()``), on 127.0.0.1 only, or, with
+    ``address`` ('HOST:PORT' of ``ray start --head``), join that cluster (a loopback address stays on
+    loopback). Already connected: nothing to do. Returns Ray's context (what ``ray.init`` returns), or
+    None when Ray was already initialised."""
     import logging
 
+    if on_loopback(address):
+        os.environ[LOOPBACK_ENV] = "0"  # for Ray's own processes, started from this one
     import ray
+    from ray._private import ray_constants
 
     if ray.is_initialized():
         return None
+    if on_loopback(address):
+        ray_constants.ENABLE_RAY_CLUSTER = False  # in case Ray was imported before the variable was set
     runtime_env = {"py_modules": [str(PACKAGE_DIR)], "excludes": ["__pycache__", "*.pyc"]}
     common = {"runtime_env": runtime_env, "log_to_driver": False, "logging_level": logging.WARNING}
     if address:
@@ -137,11 +157,8 @@ def run_grid(
     import ray
     from tqdm.auto import tqdm
 
-    from .experiments import RETRAIN_ENV
-    from .studies import record_name
-
     connect()
-    retrain = os.environ.get(RETRAIN_ENV) == "1" if retrain is None else retrain
+    retrain = retrain_requested() if retrain is None else retrain
     outcome = GridRun()
     todo = []
     for label, config in grid.items():

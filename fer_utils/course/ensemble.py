@@ -6,7 +6,8 @@ shipped model for real time. It is judged on validation before it is tested: mem
 fitting split (the refit-scale curve's chosen setting, seeds 0, 1, ...) are averaged and scored on
 the validation split against their first member alone, McNemar's test on the same faces
 (``validation_study``). The shipped ensemble (``build``) is the shipped model (seed 0) with refits of
-its config from seeds 1, 2, ... on all the training images, tested once. Members train with
+its config from seeds 1, 2, ... on all the training images, tested once; ``ship`` then fixes, in a
+small manifest, which model ``predict`` serves photos with. Members train with
 ``python scripts/run_study.py ensemble`` (``--shard i/n`` for parallel workers, e.g. on a GPU).
 """
 
@@ -17,13 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import DEFAULT_MODEL, load_model, save_model
-from .evaluate import predict_proba
-from .experiments import ExperimentConfig, split_data
-from .models import ensemble_of
-from .paths import RESULTS_DIR, project_relative, runs_dir
-from .stats import accuracy_with_interval, mcnemar
-from .storage import load_json, records_dir, save_record
+from ..checkpoints import DEFAULT_MODEL, SHIPPED_MANIFEST, load_model, save_model
+from ..config import ExperimentConfig
+from ..evaluate import predict_proba
+from ..experiments import split_data
+from ..models import ensemble_of
+from ..paths import RESULTS_DIR, project_relative, runs_dir
+from ..stats import accuracy_with_interval, mcnemar
+from ..storage import load_json, records_dir, save_json, save_record
+from . import final_model
+from .records import record_name
+from .verdicts import verdict
 
 MEMBERS = 2  # the shipped model and one more seed: each refit takes 20 to 50 minutes on a 2-core CPU
 STUDY = "ensemble"
@@ -49,18 +54,14 @@ def member_grid(directory=None, members: int = MEMBERS) -> dict[str, ExperimentC
     1 .. members - 1 (the shipped model is seed 0). Read from the stored choices in ``directory``
     (default results/experiments, in fast mode too: a fast run shrinks these configs, it does not
     choose others)."""
-    from . import studies
-
-    _, final = studies.final_config(directory or RESULTS_DIR / "experiments")
-    fitting = dataclasses.replace(studies.CURVE, augment=final.augment, epochs=final.epochs, tta=final.tta)
+    _, final = final_model.final_config(directory or RESULTS_DIR / "experiments")
+    fitting = dataclasses.replace(final_model.CURVE, augment=final.augment, epochs=final.epochs, tta=final.tta)
     return {**{member_label("fitting", s): dataclasses.replace(fitting, seed=s) for s in range(members)},
             **{member_label("refit", s): dataclasses.replace(final, seed=s) for s in range(1, members)}}
 
 
 def member_checkpoint(label: str) -> Path:
     """Where a member's weights go: runs/<record name>/model.pt (ignored by git)."""
-    from .studies import record_name
-
     return runs_dir() / record_name(STUDY, label) / "model.pt"
 
 
@@ -122,18 +123,19 @@ def build(grid: dict[str, ExperimentConfig] | None = None, path: Path | None = N
     return save_model(path, ensemble, half=True, members=[project_relative(shipped), *refit])
 
 
-def wins(record: dict, alpha: float = 0.05) -> bool:
-    """Whether the validation study (``validation_study``'s record) favours the ensemble: more accurate
-    than its first member, and beyond chance by McNemar's test at ``alpha``."""
+def wins(record: dict) -> bool:
+    """Whether the validation study (``validation_study``'s record) favours the ensemble: its gain over
+    its first member on the same faces 'holds' by McNemar's test (``verdicts.verdict``)."""
     test = record["mcnemar_vs_first"]
-    return test["a_only"] > test["b_only"] and test["p_value"] < alpha
+    return verdict(test["a_only"] - test["b_only"], p_value=test["p_value"]) == "holds"
 
 
-def photo_checkpoint() -> Path:
-    """The model ``predict`` uses for photos: the shipped ensemble where it exists and its validation
-    study favours it (``wins``), else the shipped single model."""
-    try:
-        chosen = ENSEMBLE_PATH.exists() and wins(validation_record(RESULTS_DIR))
-    except FileNotFoundError:
-        chosen = False
-    return ENSEMBLE_PATH if chosen else DEFAULT_MODEL
+def ship(record: dict, manifest: Path | None = None) -> Path:
+    """Fix which model ``predict`` uses for photos (``fer_utils.checkpoints.photo_checkpoint``): the
+    shipped ensemble where its validation study ``record`` favours it (``wins``), else the single model.
+    Written once, when the models are shipped, to ``manifest`` (default ``SHIPPED_MANIFEST``)."""
+    test = record["mcnemar_vs_first"]
+    chosen = ENSEMBLE_PATH if wins(record) else DEFAULT_MODEL
+    why = (f"the {record['members']}-seed ensemble against its first member on {record['n_val']:,} validation faces: "
+           f"{100 * test['difference']:+.2f} points, McNemar p = {test['p_value']:.2g} ({VALIDATION_NAME}.json)")
+    return save_json(manifest or SHIPPED_MANIFEST, {"photos": project_relative(chosen), "why": why})

@@ -1,61 +1,28 @@
-"""Synthetic scenes to measure the pipeline: faces pasted into photos, and a video of a moving face.
+"""Synthetic scenes to measure the pipeline (notebook 06): FER-2013 faces pasted into photos.
 
-The photos are scikit-image's bundled samples (no download): ``astronaut`` has a face; the
-backgrounds below have none.
+The photos are scikit-image's bundled samples (no download); the backgrounds below have no face.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 from skimage import data as samples
 
-from .faces import DEFAULT_DETECTOR, detect_faces, face_crop, to_gray
-from .realtime import open_writer
+from ..config import DEFAULT_DETECTOR
+from ..faces import detect_faces, face_crop, iou, match_boxes, to_gray
+from ..sample_video import FRAME, cover
 
 BACKGROUNDS = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "coins", "moon", "page", "hubble_deep_field")
-FRAME = (480, 640)  # (height, width) of the scenes and of the benchmark video
-
-
-def cover(image: np.ndarray, shape: tuple[int, int] = FRAME) -> np.ndarray:
-    """``image`` resized to cover ``shape`` (height, width) and centre-cropped to it."""
-    height, width = shape
-    scale = max(height / image.shape[0], width / image.shape[1])
-    resized = cv2.resize(image, (max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale))))
-    top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
-    return resized[top : top + height, left : left + width]
 
 
 def backgrounds(shape: tuple[int, int] = FRAME) -> list[np.ndarray]:
     """Face-free scikit-image photos as (height, width) uint8 grayscale backgrounds."""
     return [cover(to_gray(getattr(samples, name)()), shape) for name in BACKGROUNDS]
-
-
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    inter = max(0, w) * max(0, h)
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
-def match_boxes(truth: list[tuple[int, int, int, int]], found: list[tuple[int, int, int, int]],
-                min_iou: float) -> dict[int, tuple[int, float]]:
-    """{index in ``truth``: (index in ``found``, IoU)} for the pairs overlapping with IoU >= ``min_iou``,
-    best overlap first, each box of either list used once at most."""
-    pairs = sorted(((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
-    match, used = {}, set()
-    for overlap, i, j in pairs:
-        if overlap >= min_iou and i not in match and j not in used:
-            match[i] = (j, overlap)
-            used.add(j)
-    return match
 
 
 def tilt(face: np.ndarray, degrees: float) -> np.ndarray:
@@ -158,29 +125,3 @@ def evaluate_scenes(classifier, images: np.ndarray, labels: np.ndarray, detector
         predicted = classifier.predict_proba(np.stack(crops[name])).argmax(1)
         faces[f"pred@{name}"] = np.where(faces["detected"], predicted, -1)
     return SceneEvaluation(faces, len(seconds), false_positive_scores, float(np.median(seconds)))
-
-
-def astronaut_head() -> np.ndarray:
-    """The astronaut's head and shoulders from scikit-image's ``astronaut`` photo, (260, 240, 3) RGB uint8."""
-    return samples.astronaut()[10:270, 110:350]
-
-
-def moving_face_video(path: str | os.PathLike, frames: int = 150, fps: float = 30.0, period: int = 150,
-                      shape: tuple[int, int] = FRAME, head_height: int = 240) -> Path:
-    """Write an mp4 (mp4v) of the astronaut's head gliding over the coffee photo, ``shape`` (height,
-    width): a figure of eight across the frame every ``period`` frames."""
-    height, width = shape
-    background = cover(samples.coffee(), shape)
-    head = astronaut_head()
-    head = cv2.resize(head, (round(head.shape[1] * head_height / head.shape[0]), head_height))
-    writer = open_writer(path, fps, (width, height))
-    try:
-        for t in 2 * np.pi * np.arange(frames) / period:
-            frame = background.copy()
-            x = round((width - head.shape[1]) * (0.5 + 0.5 * np.sin(t)))
-            y = round((height - head.shape[0]) * (0.5 + 0.5 * np.sin(2 * t) / 2))
-            frame[y : y + head.shape[0], x : x + head.shape[1]] = head
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-    return Path(path)
