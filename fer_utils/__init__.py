@@ -44,19 +44,24 @@ NAMES = {
     "train": ["FitResult", "fit"],
 }
 _HOME = {name: module for module, names in NAMES.items() for name in names}
+LIGHT = ("cli", "config", "paths")  # what the command line's parser needs: no torch, no OpenCV
 
 __all__ = [*MODULES, *_HOME]
 
 
 def __getattr__(name: str):
-    """Import a module (``fu.train``) or a name's module (``fu.fit``) on first use."""
-    if name in MODULES:
-        return importlib.import_module(f".{name}", __name__)
-    if name in _HOME:
-        value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """Import a module (``fu.train``) or a name's module (``fu.fit``) on first use; the first module that
+    may use torch or OpenCV sizes their thread pools first (``runtime.configure_threads``, run on import)."""
+    module = name if name in MODULES else _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if module not in LIGHT:
+        importlib.import_module(".runtime", __name__)
+    loaded = importlib.import_module(f".{module}", __name__)
+    if name == module:
+        return loaded
+    globals()[name] = value = getattr(loaded, name)
+    return value
 
 
 def __dir__() -> list[str]:
