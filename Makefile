@@ -69,6 +69,7 @@ report: install data
 # The exercises' worked solutions, in full mode (their runs are stored records: training happens only once).
 solutions: install data
 	$(call execute_in_full_mode,$(SOLUTIONS),$(SOLUTION_TIMEOUT_S))
+	$(BIN)/python scripts/notebook_widgets.py strip $(SOLUTIONS)
 	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(SOLUTIONS)
 
 readme: install
@@ -85,9 +86,10 @@ test: install
 lint: install
 	$(BIN)/ruff check fer_utils tests scripts
 
-# Strip execution counts and volatile metadata from the notebooks (outputs are kept: they are the report).
+# Strip execution counts, volatile metadata, widget state and pandas' random table ids from the notebooks
+# (outputs are kept: they are the report).
 clean-notebooks: install
-	$(BIN)/python scripts/notebook_widgets.py strip $(NOTEBOOKS)
+	$(BIN)/python scripts/notebook_widgets.py strip $(NOTEBOOKS) $(SOLUTIONS)
 	$(NB_CLEAN) clean $(NB_CLEAN_FLAGS) $(NOTEBOOKS) $(SOLUTIONS)
 
 # Refit the shipped model on all the training images: the recipe, epoch count and TTA chosen on validation

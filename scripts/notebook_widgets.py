@@ -1,6 +1,6 @@
-"""Widget state in the notebooks (see CONTRIBUTING.md, convention 9).
+"""Widget state and run-to-run noise in the committed notebooks (see CONTRIBUTING.md, convention 9).
 
-    python scripts/notebook_widgets.py strip notebooks/*.ipynb   # before committing: no widget state
+    python scripts/notebook_widgets.py strip notebooks/*.ipynb   # before committing: no widget state, stable outputs
     python scripts/notebook_widgets.py lab-settings              # JupyterLab saves a valid state locally
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -39,6 +40,33 @@ def strip_widgets(nb) -> int:
     return removed
 
 
+# pandas' Styler names each table's HTML ids after a random uuid, and its text form after a memory address:
+# both change on every run, though the table does not.
+STYLER_ID = re.compile(r"\bT_([0-9a-f]{5})(?=[_\s\"])")
+STYLER_REPR = re.compile(r"<pandas\.io\.formats\.style\.Styler( object)? at 0x[0-9a-f]+>")
+
+
+def stable_outputs(nb) -> int:
+    """Give every Styler table in ``nb``'s outputs ids numbered by its place in the notebook (``T_c3t0``: cell 3,
+    its first table) and a text form without a memory address, so that a rerun that changes nothing leaves the
+    notebook unchanged. Returns the number of outputs changed."""
+    changed = 0
+    for c, cell in enumerate(nb.cells):
+        tables: dict[str, str] = {}
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            before = (data.get("text/html"), data.get("text/plain"))
+            if "text/html" in data:
+                html = "".join(data["text/html"]) if isinstance(data["text/html"], list) else data["text/html"]
+                data["text/html"] = STYLER_ID.sub(
+                    lambda m, tables=tables, c=c: "T_" + tables.setdefault(m.group(1), f"c{c}t{len(tables)}"), html)
+            if "text/plain" in data:
+                text = "".join(data["text/plain"]) if isinstance(data["text/plain"], list) else data["text/plain"]
+                data["text/plain"] = STYLER_REPR.sub("<pandas.io.formats.style.Styler>", text)
+            changed += (data.get("text/html"), data.get("text/plain")) != before
+    return changed
+
+
 # JupyterLab saves the state of the live widgets with the notebook, so a notebook saved after a run
 # reopens showing them (inert until rerun) instead of "Error displaying widget: model not found".
 LAB_SETTINGS = {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
@@ -57,7 +85,8 @@ def write_lab_settings(folder=None):
 
 
 def main(argv: list[str] | None = None, prog: str = "python scripts/notebook_widgets.py") -> int:
-    """``strip NOTEBOOK...``: remove the widget state of notebooks in place, before committing them;
+    """``strip NOTEBOOK...``: remove the widget state of notebooks in place and make their outputs stable
+    (``stable_outputs``), before committing them;
     ``lab-settings [--dir DIR]``: make JupyterLab save a valid widget state with notebooks."""
     parser = argparse.ArgumentParser(prog=prog, description=main.__doc__)
     parser.add_argument("command", choices=["strip", "lab-settings"])
@@ -71,9 +100,12 @@ def main(argv: list[str] | None = None, prog: str = "python scripts/notebook_wid
         nb = nbformat.read(path, as_version=4)
         had_state = "widgets" in nb.metadata
         removed = strip_widgets(nb)
-        if removed or had_state:
+        before = nbformat.writes(nb)
+        stable_outputs(nb)
+        if removed or had_state or nbformat.writes(nb) != before:
             nbformat.write(nb, path)
-            print(f"{path}: removed {removed} widget view(s){' and the widget state' if had_state else ''}")
+            print(f"{path}: removed {removed} widget view(s){' and the widget state' if had_state else ''}; "
+                  "Styler ids and reprs made stable")
     return 0
 
 

@@ -48,3 +48,20 @@ def test_each_widget_keeps_its_own_note():
     explorer_note, camera_note = (c.outputs[0]["data"]["text/plain"] for c in nb.cells)
     assert explorer_note == notebook_widgets.STATIC_NOTE and "galleries" in explorer_note
     assert camera_note == notebook_widgets.NOTES["CameraWidget"] and "galleries" not in camera_note
+
+
+def test_a_rerun_that_changes_nothing_leaves_the_outputs_as_they_were():
+    import pandas as pd
+
+    def executed():  # one run: pandas draws a new uuid for each table and prints a memory address
+        style = pd.DataFrame({"a": [1.5, 2.5]}).style.format("{:.1f}").highlight_max()
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("table", id="table", outputs=[nbformat.v4.new_output(
+            "execute_result", data={"text/html": style.to_html(), "text/plain": repr(style)}, execution_count=1)])])
+
+    first, second = executed(), executed()
+    assert nbformat.writes(first) != nbformat.writes(second)
+    assert notebook_widgets.stable_outputs(first) == notebook_widgets.stable_outputs(second) == 1
+    assert nbformat.writes(first) == nbformat.writes(second)
+    html = first.cells[0].outputs[0]["data"]["text/html"]
+    assert 'id="T_c0t0_row1_col0"' in html and "#T_c0t0_row1_col0" in html  # the style still reaches its cell
+    assert first.cells[0].outputs[0]["data"]["text/plain"] == "<pandas.io.formats.style.Styler>"
