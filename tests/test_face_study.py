@@ -100,3 +100,46 @@ def test_pipeline_findings_check_every_target_in_its_direction():
     assert found["fps, detecting every third frame and tracking"]["value"] == 86.0  # ONNX Runtime, not torch
     comparison["detectors"]["centerface"]["real_photos"]["false_faces_on_face_free_photos"] = 2
     assert face_study.pipeline_findings(comparison, bench, "centerface")["real photos: false faces per face-free photo"]["verdict"] == "missed"
+
+
+class AlwaysClass:
+    """A stub classifier: every face is class ``cls``, sure of it."""
+
+    def __init__(self, cls: int):
+        self.cls = cls
+
+    def predict_proba(self, images):
+        return np.eye(7, dtype=np.float32)[np.full(len(images), self.cls)]
+
+
+def test_the_pasted_face_benchmark_counts_faces_found_right_and_false(monkeypatch):
+    """evaluate_scenes and scene_summary on scenes whose detector is a stub: it finds every pasted face but the
+    first of each scene, and adds one false face per scene; the classifier always answers 'happy' (3)."""
+    from fer_utils.course import scenes
+
+    pasted = []
+
+    def paste(background, faces, rng, **kwargs):
+        scene, boxes = scenes_paste(background, faces, rng, **kwargs)
+        pasted.append(boxes)
+        return scene, boxes
+
+    def detect(scene, detector, **kwargs):
+        boxes = pasted[-1][1:] + [(0, 0, 30, 30)]  # miss the first face; one false face in a corner
+        return [fu.faces.Face(box, 0.9) for box in boxes]
+
+    scenes_paste = scenes.paste_faces
+    monkeypatch.setattr(scenes, "paste_faces", paste)
+    monkeypatch.setattr(scenes, "detect_faces", detect)
+    labels = np.array([3, 3, 0, 3, 1, 3, 3, 2, 3])  # three scenes of three faces
+    images = np.full((len(labels), 48, 48), 128, np.uint8)
+    summary = face_study.scene_summary(AlwaysClass(3), images, labels, "stub", {"max_side": None}, min_score=0.5)
+    found = np.array([i % 3 != 0 for i in range(len(labels))])  # the first face of each scene is missed
+    right = found & (labels == 3)
+    assert summary["faces"] == 9 and summary["scenes"] == 3
+    assert summary["detection_rate"] == pytest.approx(found.mean())  # 6 of 9
+    assert summary["end_to_end_accuracy"] == pytest.approx(right.mean())  # a missed face counts as wrong
+    assert summary["direct_accuracy"] == pytest.approx((labels == 3).mean())
+    assert summary["false_positives_per_scene"] == 1.0
+    assert summary["end_to_end_interval"] == pytest.approx(list(fu.stats.accuracy_interval(int(right.sum()), 9)))
+    assert summary["detection_interval"] == pytest.approx(list(fu.stats.accuracy_interval(int(found.sum()), 9)))
