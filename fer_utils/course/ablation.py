@@ -10,8 +10,9 @@ import dataclasses
 
 from ..config import POLICIES, ExperimentConfig
 from ..experiments import history_frame
-from ..stats import ALPHA, seed_sd, welch
+from ..stats import seed_sd, welch
 from .records import PROXY, SEEDS, load_study
+from .verdicts import verdict
 
 
 def augmentation_ablation() -> dict[str, ExperimentConfig]:
@@ -30,18 +31,19 @@ def seed_runs(directory=None) -> list[list[float]]:
 
 def compare_to_baseline(frame, group: str, value: str, baseline: str, alpha: float = 0.05):
     """Mean and standard deviation of ``value`` per ``group`` across seeds, the difference from
-    ``baseline``'s mean, and Welch's t-test of that difference (is it beyond seed-to-seed noise?)."""
+    ``baseline``'s mean, and Welch's t-test of that difference: beyond seed-to-seed noise where its verdict
+    (``verdicts.verdict``) is not a tie."""
     import pandas as pd
-    from scipy import stats
 
     base = frame.loc[frame[group] == baseline, value].to_numpy()
     rows = []
     for name, values in frame.groupby(group, sort=False)[value]:
         v = values.to_numpy()
-        p = float(stats.ttest_ind(v, base, equal_var=False).pvalue) if name != baseline and len(v) > 1 else float("nan")
+        p = welch(v, base) if name != baseline else float("nan")
+        difference = v.mean() - base.mean()
         rows.append({group: name, "mean": v.mean(), "std": v.std(ddof=1) if len(v) > 1 else float("nan"),
-                     "runs": len(v), "difference": v.mean() - base.mean(), "p_value": p,
-                     "beyond_noise": bool(p < alpha)})
+                     "runs": len(v), "difference": difference, "p_value": p,
+                     "beyond_noise": verdict(difference, p_value=p, alpha=alpha) != "tie"})
     return pd.DataFrame(rows).set_index(group)
 
 
@@ -57,7 +59,7 @@ def ablation_findings(frame, table, baseline: str = "none") -> dict:
     best_p = welch(runs[best], runs[runner_up])
     return {"helps": beyond.loc[beyond["difference"] > 0, "difference"].to_dict(),
             "hurts": beyond.loc[beyond["difference"] < 0, "difference"].to_dict(),
-            "best": best, "runner_up": runner_up, "best_p": best_p, "best_beyond_noise": bool(best_p < ALPHA),
+            "best": best, "runner_up": runner_up, "best_p": best_p, "best_beyond_noise": verdict(table.loc[best, "mean"] - table.loc[runner_up, "mean"], p_value=best_p) != "tie",
             "weakest": table.drop(index=baseline)["mean"].idxmin(),
             "seed_sd": seed_sd(frame.groupby("augment")["val_accuracy"].apply(list)).sd}
 

@@ -25,7 +25,7 @@ from ..realtime import PHOTO_DETECTION, VIDEO_DETECTION, EmotionPipeline
 from ..sample_video import FRAME, astronaut_head, cover
 from ..stats import accuracy_interval, mcnemar
 from .scenes import backgrounds, evaluate_scenes
-from .targets import PIPELINE, VIDEO_END_TO_END
+from .targets import PIPELINE, VIDEO_END_TO_END, Target
 from .verdicts import verdict
 
 # The video setting's search sides tried (longer side of the shrunk frame, pixels).
@@ -272,10 +272,11 @@ def video_sides(classifier, images: np.ndarray, labels: np.ndarray, sides=VIDEO_
     return {"detector": detector, "sides": {str(side): row for side, row in out.items()}}
 
 
-def choose_video_side(record: dict, target: float = VIDEO_END_TO_END.value) -> int:
-    """The smallest (fastest) search side whose end-to-end accuracy reaches ``target`` (else the largest)."""
+def choose_video_side(record: dict, target: Target = VIDEO_END_TO_END) -> int:
+    """The smallest (fastest) search side whose end-to-end accuracy meets ``target`` (else the largest)."""
     sides = sorted(record["sides"], key=int)
-    meets = [s for s in sides if record["sides"][s]["end_to_end"] / record["sides"][s]["faces"] >= target]
+    meets = [s for s in sides
+             if verdict(record["sides"][s]["end_to_end"] / record["sides"][s]["faces"], target=target) == "met"]
     return int(meets[0] if meets else sides[-1])
 
 
