@@ -5,7 +5,8 @@ cascade, the baseline), each with weights that ship inside a package of the regi
 eye landmarks is cropped *aligned*: turned so that its eyes are level and scaled by the distance
 between them, framed as FER-2013's faces are (eye positions measured on its training faces, in
 notebook 06). A face without landmarks (Haar) is cut out square with a margin around its box. Both
-give a (48, 48) grayscale crop.
+give a (48, 48) grayscale crop. ``iou`` and ``match_boxes`` compare boxes: a detection with a true face,
+a face with the same face in the last video frame.
 """
 
 from __future__ import annotations
