@@ -225,9 +225,9 @@ def train_distillation(data, args, started: float) -> None:
     study = distillation.validation_study(data, runs, noise)
     for mode in ("one pass", f"TTA {runs[distillation.student_label()].tta}"):
         row, test = study[mode], study[mode]["student vs teacher seed 0"]
-        print(f"{mode}: student {row['student']['accuracy']:.2%}, teacher seed 0 {row['teacher seed 0']['accuracy']:.2%}, "
-              f"teacher ensemble {row['teacher ensemble']['accuracy']:.2%}; student - teacher {100 * test['difference']:+.2f} "
-              f"points, McNemar p = {test['p_value']:.2g}: {test['verdict']}")
+        others = ", ".join(f"{name} {m['accuracy']:.2%}" for name, m in row.items() if name != "student vs teacher seed 0")
+        print(f"{mode}: {others}; student - teacher seed 0 {100 * test['difference']:+.2f} points, "
+              f"McNemar p = {test['p_value']:.2g}: {test['verdict']}")
 
 
 if __name__ == "__main__":

@@ -77,26 +77,27 @@ def build_teacher(runs: dict[str, ExperimentConfig], path: Path | None = None) -
 
 def validation_study(data, runs: dict[str, ExperimentConfig], seed_sd: float, directory=None) -> dict:
     """The student against the first teacher (labels alone, same recipe and seed) on the validation split,
-    one pass and with the teacher's TTA: accuracies with intervals, McNemar's test on the same faces and the
-    verdict with the seed yardstick (2√2 ``seed_sd``); the teacher ensemble's own accuracy beside them.
-    Saves and returns results/distill_validation.json."""
+    with the teacher's TTA (their records' predictions) and in one pass: accuracies with intervals, McNemar's
+    test on the same faces and the verdict with the seed yardstick (2√2 ``seed_sd``); the teachers' ensemble
+    in one pass beside them. Saves and returns results/distill_validation.json."""
     runs = {label: config.fast() if fast_mode() else config for label, config in runs.items()}
     records = load_study(STUDY, runs, directory)
     first, student = records[teacher_label(TEACHER_SEEDS[0])], records[student_label()]
     config = runs[student_label()]
     val = split_data(data, config)[1]
-    models = {"student": load_model(checkpoint(student_label())),
-              "teacher seed 0": load_model(checkpoint(teacher_label(TEACHER_SEEDS[0]))),
-              "teacher ensemble": load_model(records_dir() / FITTING_TEACHER.name)}
     threshold = float(difference_threshold(seed_sd))
+    predictions = {
+        f"TTA {config.tta}": {"student": np.asarray(student["val_predictions"]),
+                              "teacher seed 0": np.asarray(first["val_predictions"])},
+        "one pass": {name: predict_proba(load_model(path), val.images).argmax(1) for name, path in (
+            ("student", checkpoint(student_label())), ("teacher seed 0", checkpoint(teacher_label(TEACHER_SEEDS[0]))),
+            ("teachers' ensemble", records_dir() / FITTING_TEACHER.name))}}
     out = {"n_val": len(val), "weight": WEIGHT, "temperature": TEMPERATURE, "seed_sd": seed_sd, "threshold": threshold,
-           "teacher": student.get("teacher"), "minutes": {"student": student["train_seconds"] / 60,
-                                                          "teacher seed 0": first["train_seconds"] / 60}}
-    for mode in ("none", config.tta):
-        right = {name: predict_proba(m, val.images, tta=mode).argmax(1) == val.labels for name, m in models.items()}
-        test = mcnemar(right["student"], right["teacher seed 0"])
-        out["one pass" if mode == "none" else f"TTA {mode}"] = {
-            **{name: accuracy_with_interval(val.labels, np.where(r, val.labels, -1)) for name, r in right.items()},
-            "student vs teacher seed 0": {**test, "verdict": verdict(test["difference"], threshold, test["p_value"])}}
+           "teacher": student.get("teacher"),
+           "minutes": {"student": student["train_seconds"] / 60, "teacher seed 0": first["train_seconds"] / 60}}
+    for mode, predicted in predictions.items():
+        test = mcnemar(predicted["student"] == val.labels, predicted["teacher seed 0"] == val.labels)
+        out[mode] = {**{name: accuracy_with_interval(val.labels, p) for name, p in predicted.items()},
+                     "student vs teacher seed 0": {**test, "verdict": verdict(test["difference"], threshold, test["p_value"])}}
     save_record(VALIDATION_NAME, out)
     return out
