@@ -172,7 +172,7 @@ def train_ensemble(data, args, started: float) -> None:
     trained or the output is missing), fix in results/shipped_models.json which model `predict` serves
     photos with, and evaluate the ensemble on the test set once."""
     grid = ensemble.member_grid()
-    checkpoints = {label: ensemble.member_checkpoint(label) for label in grid}
+    checkpoints = {label: records.weights_path(ensemble.STUDY, label) for label in grid}
     as_run = {label: config.fast() if fu.fast_mode() else config for label, config in grid.items()}
     stored = {} if args.retrain else records.load_study("ensemble", as_run)
     untrained = {label: config for label, config in grid.items() if label not in stored}
@@ -210,9 +210,9 @@ def train_distillation(data, args, started: float) -> None:
     as_run = {label: config.fast() if fu.fast_mode() else config for label, config in runs.items()}
     stored = {} if args.retrain else records.load_study(distillation.STUDY, as_run)
     missing = {label: config for label, config in runs.items()
-               if label not in stored or not distillation.checkpoint(label).exists()}
+               if label not in stored or not records.weights_path(distillation.STUDY, label).exists()}
     teachers = {label: config for label, config in missing.items() if label.startswith("teacher")}
-    checkpoints = {label: distillation.checkpoint(label) for label in runs}
+    checkpoints = {label: records.weights_path(distillation.STUDY, label) for label in runs}
     run(distillation.STUDY, teachers, data, args, started, checkpoints=checkpoints, retrain=True)
     teacher = fu.records_dir() / distillation.FITTING_TEACHER.name
     if teachers or not teacher.exists():

@@ -81,7 +81,7 @@ def test_validation_study_matches_a_direct_computation_and_build_joins_the_shipp
         ens.validation_study(synthetic, grid)
     models = trained_alike(3)  # by seed
     for label in grid:
-        fu.save_model(ens.member_checkpoint(label), models[grid[label].seed])
+        fu.save_model(fu.course.records.weights_path(ens.STUDY, label), models[grid[label].seed])
     members = models[:2]  # the fitting split's
     record = ens.validation_study(synthetic, grid)
     val = fu.experiments.split_data(synthetic, grid[ens.member_label("fitting", 0)])[1]

@@ -25,12 +25,12 @@ from ..checkpoints import load_model, save_model
 from ..evaluate import predict_proba
 from ..experiments import ExperimentConfig, split_data
 from ..models import ensemble_of
-from ..paths import RESULTS_DIR, project_relative, runs_dir
+from ..paths import RESULTS_DIR, project_relative
 from ..runtime import fast_mode
 from ..stats import accuracy_with_interval, difference_threshold, mcnemar
 from ..storage import records_dir, save_record
 from . import ensemble
-from .records import load_study, record_name
+from .records import load_study, record_name, weights_path
 from .verdicts import verdict
 
 STUDY = "distill"
@@ -59,19 +59,14 @@ def grid(teacher: Path | None = None) -> dict[str, ExperimentConfig]:
     return {**teachers, student_label(): student}
 
 
-def checkpoint(label: str) -> Path:
-    """Where a run's weights go: runs/<record name>/model.pt (ignored by git)."""
-    return runs_dir() / record_name(STUDY, label) / "model.pt"
-
-
 def build_teacher(runs: dict[str, ExperimentConfig], path: Path | None = None) -> Path:
     """The teachers' ensemble, stored as float16 at ``path`` (default ``FITTING_TEACHER``; results/fast/ in fast mode)."""
     labels = [label for label in runs if label.startswith("teacher")]
-    missing = [label for label in labels if not checkpoint(label).exists()]
+    missing = [label for label in labels if not weights_path(STUDY, label).exists()]
     if missing:
         raise FileNotFoundError(f"teachers not trained: {', '.join(missing)}; run `python scripts/run_study.py distill`")
     path = path or records_dir() / FITTING_TEACHER.name
-    return save_model(path, ensemble_of([load_model(checkpoint(label)) for label in labels]), half=True,
+    return save_model(path, ensemble_of([load_model(weights_path(STUDY, label)) for label in labels]), half=True,
                       members=[record_name(STUDY, label) for label in labels])
 
 
@@ -90,7 +85,7 @@ def validation_study(data, runs: dict[str, ExperimentConfig], seed_sd: float, di
         f"TTA {config.tta}": {"student": np.asarray(student["val_predictions"]),
                               "teacher seed 0": np.asarray(first["val_predictions"])},
         "one pass": {name: predict_proba(load_model(path), val.images).argmax(1) for name, path in (
-            ("student", checkpoint(student_label())), ("teacher seed 0", checkpoint(teacher_label(TEACHER_SEEDS[0]))),
+            ("student", weights_path(STUDY, student_label())), ("teacher seed 0", weights_path(STUDY, teacher_label(TEACHER_SEEDS[0]))),
             ("teachers' ensemble", records_dir() / FITTING_TEACHER.name))}}
     out = {"n_val": len(val), "weight": WEIGHT, "temperature": TEMPERATURE, "seed_sd": seed_sd, "threshold": threshold,
            "teacher": student.get("teacher"),

@@ -23,11 +23,11 @@ from ..config import ExperimentConfig
 from ..evaluate import predict_proba
 from ..experiments import split_data
 from ..models import ensemble_of
-from ..paths import RESULTS_DIR, project_relative, runs_dir
+from ..paths import RESULTS_DIR, project_relative
 from ..stats import accuracy_with_interval, mcnemar
 from ..storage import load_json, records_dir, save_json, save_record
 from . import final_model
-from .records import record_name
+from .records import weights_path
 from .verdicts import verdict
 
 MEMBERS = 2  # the shipped model and one more seed: each refit takes 20 to 50 minutes on a 2-core CPU
@@ -60,19 +60,14 @@ def member_grid(directory=None, members: int = MEMBERS) -> dict[str, ExperimentC
             **{member_label("refit", s): dataclasses.replace(final, seed=s) for s in range(1, members)}}
 
 
-def member_checkpoint(label: str) -> Path:
-    """Where a member's weights go: runs/<record name>/model.pt (ignored by git)."""
-    return runs_dir() / record_name(STUDY, label) / "model.pt"
-
-
 def load_members(part: str, grid: dict[str, ExperimentConfig]) -> list:
     """The trained members of ``part``, seed order; a missing one names the command that trains it."""
     labels = part_labels(grid, part)
-    missing = [label for label in labels if not member_checkpoint(label).exists()]
+    missing = [label for label in labels if not weights_path(STUDY, label).exists()]
     if missing:
         raise FileNotFoundError(f"ensemble members not trained: {', '.join(missing)}; "
                                 "run `python scripts/run_study.py ensemble`")
-    return [load_model(member_checkpoint(label)) for label in labels]
+    return [load_model(weights_path(STUDY, label)) for label in labels]
 
 
 def size_curve(member_probs: np.ndarray, labels: np.ndarray) -> list[float]:

@@ -13,9 +13,11 @@ run (``PROXY``), the same for notebooks 02, 03, 04's candidates and 07.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from ..config import ExperimentConfig
 from ..experiments import run_experiment, stored_record
+from ..paths import runs_dir
 from ..runtime import fast_mode
 from ..storage import records_dir, retrain_requested, save_record, stored
 
@@ -39,6 +41,11 @@ def record_name(study: str, label: str) -> str:
     """
     words = re.sub(r"[^a-z0-9+.]+", "-", str(label).lower().replace("%", "pct")).strip("-")
     return f"{study}-{words}"
+
+
+def weights_path(study: str, label: str) -> Path:
+    """Where a run of a study that keeps its weights saves them: runs/<record name>/model.pt (ignored by git)."""
+    return runs_dir() / record_name(study, label) / "model.pt"
 
 
 def load_study(study: str, grid: dict[str, ExperimentConfig], directory=None) -> dict[str, dict]:
