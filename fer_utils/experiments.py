@@ -30,6 +30,7 @@ from .models import build_model, count_flops, count_parameters
 from .paths import PROJECT_ROOT, project_relative, runs_dir
 from .runtime import default_device, fast_mode, resolve_precision, set_seed
 from .storage import (
+    atomic_write,
     environment,
     file_sha256,
     load_json,
@@ -166,7 +167,8 @@ def train_record(
     """Train ``config`` as given (``run_experiment`` applies fast mode first) and return its record,
     with the environment it ran in; writes nothing under results/ (``write_record`` does)."""
     train, val, test = split_data(data, config)
-    teacher, soft_targets = teacher_targets(config, train) if config.distill else (None, None)
+    teacher, soft_targets = (teacher_targets(config, train, cache=runs_dir() / name / "teacher_targets.npz")
+                             if config.distill else (None, None))
     set_seed(config.seed)  # fixes the initial weights too
     model = build_model(config.model, **config.model_kwargs)
     params, flops = count_parameters(model), count_flops(model)
@@ -204,19 +206,31 @@ def train_record(
     }
 
 
-def teacher_targets(config: ExperimentConfig, train: Split) -> tuple[dict[str, Any], np.ndarray]:
+def teacher_targets(config: ExperimentConfig, train: Split, cache: str | os.PathLike | None = None
+                    ) -> tuple[dict[str, Any], np.ndarray]:
     """The soft targets of a distilled run: the probabilities of ``config.teacher`` (a checkpoint, path from
     the project root) on each training image with the test-time augmentation ``config.tta``, (N, 7); and what
-    the record keeps of the teacher (its file's SHA-256, its accuracy on these images, the seconds they took)."""
+    the record keeps of the teacher (its file's SHA-256, its accuracy on these images, the seconds they took).
+    ``cache``: an .npz kept beside the run's checkpoints, reused while the teacher's file, the TTA and the
+    number of images are the same (the probabilities take minutes; an interrupted run does not redo them)."""
     path = PROJECT_ROOT / config.teacher
     if not config.teacher or not path.is_file():
         raise CheckpointError(f"distillation needs a teacher checkpoint (--teacher): {config.teacher or 'none given'} "
                               "is not a file; train one first, or set --distill 0")
+    digest = file_sha256(path)
+    if cache is not None and Path(cache).is_file():
+        with np.load(cache) as stored_targets:
+            made = json.loads(str(stored_targets["teacher"]))
+            if (made["sha256"], made["tta"]) == (digest, config.tta) and stored_targets["probs"].shape == (len(train), len(CLASSES)):
+                return made, stored_targets["probs"]
     started = time.perf_counter()
     probs = predict_proba(load_model(path), train.images, tta=config.tta)
-    return ({"checkpoint": config.teacher, "sha256": file_sha256(path), "tta": config.tta,
-             "train_accuracy": float((probs.argmax(1) == train.labels).mean()),
-             "seconds": time.perf_counter() - started}, probs)
+    teacher = {"checkpoint": config.teacher, "sha256": digest, "tta": config.tta,
+               "train_accuracy": float((probs.argmax(1) == train.labels).mean()),
+               "seconds": time.perf_counter() - started}
+    if cache is not None:
+        atomic_write(cache, lambda f: np.savez(f, probs=probs, teacher=json.dumps(teacher)))
+    return teacher, probs
 
 
 def write_record(name: str, record: dict[str, Any]) -> dict[str, Any]:

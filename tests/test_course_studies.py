@@ -373,11 +373,30 @@ def test_carried_findings_name_candidates_and_judge_them_against_two_runs_noise(
     assert residual["verdict"] == "tie"
 
 
-def test_the_distilled_student_is_the_first_teacher_taught_by_the_teachers_ensemble():
-    runs = fu.course.distillation.grid(teacher=fu.PROJECT_ROOT / "results" / "teacher.pt")
-    first, student = runs["teacher, seed 0"], runs[fu.course.distillation.student_label()]
-    assert dataclasses.replace(student, distill=0.0, temperature=1.0, teacher="") == first  # one change: the soft targets
-    assert student.teacher == "results/teacher.pt" and 0 < student.distill < 1 and student.temperature > 1
+def test_each_distilled_student_is_the_teacher_of_its_seed_taught_by_the_teachers_ensemble():
+    distillation = fu.course.distillation
+    runs = distillation.grid(teacher=fu.PROJECT_ROOT / "results" / "teacher.pt")
     fitting = [c for label, c in fu.course.ensemble.member_grid().items() if label.startswith("fitting split")]
-    assert [runs[f"teacher, seed {s}"] for s in fu.course.distillation.TEACHER_SEEDS] == fitting  # the ensemble's members
-    assert first.key() == fitting[0].key() and student.key() != first.key()
+    assert [runs[distillation.teacher_label(s)] for s in distillation.SEEDS] == fitting  # the ensemble's members
+    for seed in distillation.SEEDS:
+        teacher, student = runs[distillation.teacher_label(seed)], runs[distillation.student_label(seed)]
+        assert dataclasses.replace(student, distill=0.0, temperature=1.0, teacher="") == teacher  # one change: the soft targets
+        assert student.teacher == "results/teacher.pt" and 0 < student.distill < 1 and student.temperature > 1
+        assert student.seed == seed and student.key() != teacher.key()
+
+
+def test_the_distilled_refit_is_the_shipped_config_taught_by_the_shipped_ensemble():
+    refit = fu.course.distillation.refit_config()
+    _, shipped = fu.course.final_model.final_config(fu.RESULTS_DIR / "experiments")
+    assert dataclasses.replace(refit, distill=0.0, temperature=1.0, teacher="") == shipped
+    assert refit.teacher == fu.paths.project_relative(fu.records_dir() / "final_ensemble.pt") and refit.val_fraction == 0
+
+
+def test_the_distilled_model_ships_only_where_distillation_holds_on_validation_in_one_pass():
+    ships = fu.course.distillation.ships
+
+    def study(verdict, seeds=fu.course.distillation.SEEDS):
+        return {"seeds": list(seeds), "one pass": {"mean gain": {"verdict": verdict}}}
+
+    assert ships(study("holds")) and not ships(study("tie")) and not ships(study("reversed"))
+    assert not ships(study("holds", seeds=(0,)))  # judged on every seed, not on the first alone

@@ -126,3 +126,25 @@ def test_a_record_is_reused_only_while_it_was_made_with_the_same_config(tmp_path
     assert fu.storage.retrain_requested()
     monkeypatch.setenv(fu.storage.RETRAIN_ENV, "0")
     assert not fu.storage.retrain_requested()
+
+
+def test_a_teachers_soft_targets_are_cached_and_made_again_when_the_teacher_changes(synthetic, monkeypatch, tmp_path):
+    teacher = tmp_path / "teacher.pt"
+    fu.save_model(teacher, fu.build_model("plain_cnn", depth=2, width=16))
+    config = tiny_config(distill=0.5, temperature=2.0, teacher=str(teacher), tta="flip")
+    train = experiments.split_data(synthetic, config)[0]
+    cache = tmp_path / "run" / "teacher_targets.npz"
+    made, probs = experiments.teacher_targets(config, train, cache=cache)
+    assert probs.shape == (len(train), 7) and probs.sum(1) == pytest.approx(1, abs=1e-5)
+    assert made["sha256"] == fu.storage.file_sha256(teacher) and made["tta"] == "flip" and cache.is_file()
+
+    calls = []
+    real = experiments.predict_proba
+    monkeypatch.setattr(experiments, "predict_proba", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again, cached = experiments.teacher_targets(config, train, cache=cache)
+    assert calls == [] and again == made and (cached == probs).all()  # read back, not computed
+    experiments.teacher_targets(dataclasses.replace(config, tta="none"), train, cache=cache)
+    assert calls == [1]  # another TTA: made again
+    fu.save_model(teacher, fu.build_model("plain_cnn", depth=3, width=16))
+    experiments.teacher_targets(config, train, cache=cache)
+    assert calls == [1, 1]  # another teacher: made again
