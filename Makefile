@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LAB_STAMP := $(VENV)/.lab-configured
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 SOLUTIONS := $(sort $(wildcard solutions/[0-9]*.ipynb))
 NB_CLEAN := $(BIN)/nb-clean
@@ -13,9 +14,9 @@ NB_CLEAN_FLAGS := --preserve-cell-outputs
 # OpenMP workers (torch's CPU threads) sleep rather than spin when idle: much faster on a busy machine.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install data report solutions test lint final-model studies clean-notebooks readme
+.PHONY: install git-filter data lab report solutions test lint final-model studies clean-notebooks readme
 
-install: $(STAMP)
+install: $(STAMP) $(LAB_STAMP)
 
 $(STAMP): requirements.txt requirements-no-deps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +26,40 @@ $(STAMP): requirements.txt requirements-no-deps.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m fer_utils fetch-weights
 	$(BIN)/python -m fer_utils fetch-photos
-	$(BIN)/python scripts/notebook_widgets.py lab-settings
 	touch $(STAMP)
+
+# A notebook opened and saved in JupyterLab, no cell changed, leaves `git status` clean: JupyterLab saves no widget
+# state and the Jupyter server no Python version (lab-settings, in .venv), and git compares notebooks through nb-clean
+# (git-filter). Redone when scripts/notebook_widgets.py changes, so an environment installed before gets it too.
+$(LAB_STAMP): $(STAMP) scripts/notebook_widgets.py
+	$(BIN)/python scripts/notebook_widgets.py lab-settings
+	@$(MAKE) --no-print-directory git-filter
+	touch $(LAB_STAMP)
+
+# nb-clean as git's clean filter for notebooks ($(NB_CLEAN_FLAGS)): what `git status`, `git diff` and `git add` see
+# of a notebook is what `make clean-notebooks` would leave. Repository-local (.git/config, .git/info/attributes),
+# nothing committed; only in the project's own git checkout (nothing outside one, or in a repository above it). The
+# filter runs from the top of the checkout: .venv/bin/nb-clean (nb-clean's own add-filter names a bare `nb-clean`,
+# found only in an activated environment). `nb-clean remove-filter` undoes it.
+git-filter:
+	@if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$$(pwd -P)" ]; then \
+		$(NB_CLEAN) add-filter $(NB_CLEAN_FLAGS) \
+		&& git config filter.nb-clean.clean "$(NB_CLEAN) clean $(NB_CLEAN_FLAGS)" \
+		&& echo "git: notebooks compared and committed through $$(git config filter.nb-clean.clean)" \
+		|| echo "warning: could not set up nb-clean as git's filter for notebooks" >&2; \
+	else echo "not the top of a git checkout: no nb-clean filter for git"; fi
 
 # Finds the dataset ($$FER2013_PATH, data/fer2013.zip or data/fer2013/), downloading it if it can.
 data: install
 	@$(BIN)/python -c "import fer_utils as fu; print('dataset:', fu.find_dataset())" 2>/dev/null \
 		|| $(BIN)/python -m fer_utils download
+
+# Open the course in JupyterLab, from the project's environment, listening on 127.0.0.1 only; the dataset is found
+# as `make report` finds it ($$FER2013_PATH, exported to the notebooks' kernels, or data/). Stop it with Ctrl-C.
+LAB_PORT ?= 8888
+lab: install data
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=$(CURDIR) \
+		$(if $(filter 0,$(shell id -u)),--allow-root) notebooks/01_data_exploration.ipynb
 
 # Time limits. No cell has one of its own: a correct cell that is slow on a slow or busy machine is not an
 # error. Instead each notebook as a whole is stopped (SIGINT, then SIGKILL) after NOTEBOOK_TIMEOUT_S seconds in

@@ -4,6 +4,11 @@
 const CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"];
 const COLOURS = ["#e6194b", "#3cb44b", "#911eb4", "#ffe119", "#a9a9a9", "#4363d8", "#f58231"];
 const REPLY_TIMEOUT_MS = 10000; // a reply that never comes (the kernel restarted) stops blocking the next frame
+const ROW = 15, LABEL_WIDTH = 96, BAR_WIDTH = 90; // the panel under a face: one labelled bar per emotion
+
+function barLabel(face, c) {
+  return `${c} ${Math.round(100 * face.probabilities[c])}%`;
+}
 
 function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -34,7 +39,17 @@ function render({ model, el }) {
   const view = canvas.getContext("2d");
   const small = document.createElement("canvas");
   let stream = null, raf = null, waiting = false, sentAt = 0, lastSent = 0, frameId = 0;
-  let faces = [], scale = 1, fps = 0, latency = 0, kernelMs = 0, results = [];
+  let faces = [], scale = 1;
+
+  function blank(text) { // the view without a camera: dark (the canvas's background), saying what to do
+    view.clearRect(0, 0, canvas.width, canvas.height);
+    view.fillStyle = "#aaa";
+    view.font = "18px sans-serif";
+    view.textAlign = "center";
+    view.fillText(text, canvas.width / 2, canvas.height / 2);
+    view.textAlign = "start";
+  }
+  blank("camera off: press Start camera");
 
   function say(text) {
     status.textContent = text;
@@ -60,8 +75,6 @@ function render({ model, el }) {
     canvas.height = video.videoHeight || 480;
     model.send({ type: "reset" });
     faces = [];
-    fps = 0;
-    results = [];
     toggle.textContent = "Stop camera";
     snap.disabled = false;
     root.dataset.camera = "on";
@@ -86,6 +99,7 @@ function render({ model, el }) {
     snap.disabled = true;
     root.dataset.camera = "off";
     model.set("running", false);
+    blank("camera stopped: press Start camera to go on");
     say("camera off");
   }
 
@@ -108,23 +122,35 @@ function render({ model, el }) {
   function draw() {
     view.drawImage(video, 0, 0, canvas.width, canvas.height);
     view.lineWidth = 3;
-    view.font = "15px sans-serif";
     for (const face of faces) {
       const [x, y, w, h] = face.box.map((v) => v * scale);
       const colour = COLOURS[CLASSES.indexOf(face.emotion)];
       view.strokeStyle = colour;
       view.strokeRect(x, y, w, h);
-      const p = face.probabilities[face.emotion];
+      const emotion = barLabel(face, face.emotion);
+      view.font = "15px sans-serif";
       view.fillStyle = colour;
-      view.fillRect(x, y - 20, Math.max(60, view.measureText(`${face.emotion} ${Math.round(100 * p)}%`).width + 8), 20);
+      view.fillRect(x, y - 20, Math.max(60, view.measureText(emotion).width + 8), 20);
       view.fillStyle = "#000";
-      view.fillText(`${face.emotion} ${Math.round(100 * p)}%`, x + 4, y - 5);
-      // one bar per emotion under the box: the smoothed probabilities
-      CLASSES.forEach((c, k) => {
-        view.fillStyle = COLOURS[k];
-        view.fillRect(x, y + h + 4 + 9 * k, w * face.probabilities[c], 7);
-      });
+      view.fillText(emotion, x + 4, y - 5);
+      bars(face, x, y + h + 4);
     }
+  }
+
+  function bars(face, x, y) { // the smoothed probabilities under the box, kept inside the view
+    const width = LABEL_WIDTH + BAR_WIDTH + 8, height = ROW * CLASSES.length + 6;
+    x = Math.max(0, Math.min(x, canvas.width - width));
+    y = Math.max(0, Math.min(y, canvas.height - height));
+    view.fillStyle = "rgba(0, 0, 0, 0.6)";
+    view.fillRect(x, y, width, height);
+    view.font = "12px sans-serif";
+    CLASSES.forEach((c, k) => {
+      const top = y + 3 + ROW * k;
+      view.fillStyle = "#fff";
+      view.fillText(barLabel(face, c), x + 4, top + 11);
+      view.fillStyle = COLOURS[k];
+      view.fillRect(x + LABEL_WIDTH, top + 2, BAR_WIDTH * face.probabilities[c], ROW - 4);
+    });
   }
 
   function loop(now) {
@@ -142,17 +168,14 @@ function render({ model, el }) {
       waiting = false;
     }
     if (msg.type === "result" && stream) {
-      const now = performance.now();
       faces = msg.faces;
-      latency = now - sentAt;
-      kernelMs = msg.kernel_ms;
-      results.push(now); // the frame rate over the last ten answers
-      if (results.length > 10) results.shift();
-      fps = results.length > 1 ? (1000 * (results.length - 1)) / (now - results[0]) : 0;
+      const latency = performance.now() - sentAt;
       const names = faces.map((f) => f.emotion).join(", ") || "no face";
-      status.textContent = `${fps.toFixed(1)} fps, ${Math.round(latency)} ms round trip (kernel ${Math.round(kernelMs)} ms): ${names}`;
+      // msg.rate: the kernel's frame rate, "starting…" until it is measured
+      status.textContent = `${msg.rate}, ${Math.round(latency)} ms round trip (kernel ${Math.round(msg.kernel_ms)} ms): ${names}`;
       root.dataset.faces = JSON.stringify(faces.map((f) => f.emotion));
-      root.dataset.fps = fps.toFixed(2);
+      root.dataset.bars = JSON.stringify(faces.map((f) => CLASSES.map((c) => barLabel(f, c))));
+      root.dataset.fps = msg.fps.toFixed(2);
     } else if (msg.type === "saved") {
       note.textContent = `snapshot saved: ${msg.path}`;
     } else if (msg.type === "error") {

@@ -6,21 +6,26 @@ server or a cloud notebook that machine has none: the camera is in the browser. 
 frames to the kernel, at most ``max_fps`` a second and only one at a time (a frame taken while the
 kernel is busy is dropped, never queued), runs them through the same ``EmotionPipeline`` as
 ``predict`` and ``video`` (detection every few frames, tracking in between), and draws each face's
-box, top emotion and smoothed probabilities over the live image, with the measured frame rate and
-round-trip time. Stopping, or closing the widget, releases the camera.
+box, top emotion and smoothed probabilities (a bar per emotion, labelled with its percentage) over the
+live image, with the frame rate and round-trip time. Stopping, or closing the widget, releases the
+camera and blanks the view. Snapshots go to ``snapshots/`` in the project (ignored by git), or to the
+``snapshot_dir`` given.
 
 The kernel's side of the conversation is ``FrameProtocol``, plain Python, tested without a browser:
 
 * browser -> kernel ``{"type": "frame", "id": n}`` with the JPEG bytes as the message's buffer;
-  the reply is ``{"type": "result", "id": n, "faces": [...], "kernel_ms": t}``, or
+  the reply is ``{"type": "result", "id": n, "faces": [...], "kernel_ms": t, "fps": f, "rate": text}``
+  (``fps``: the frames answered a second over the last ten, 0 before two; ``rate`` says it, or
+  "starting…" before it is measured), or
   ``{"type": "dropped", "id": n}`` when it arrives sooner than ``1 / max_fps`` after the last frame
   processed, or ``{"type": "bad frame", "id": n}`` when the bytes do not decode (counted, ignored);
 * browser -> kernel ``{"type": "snapshot"}`` with a PNG of the annotated view: saved, and answered
-  ``{"type": "saved", "path": ...}``.
+  ``{"type": "saved", "path": ...}`` (relative to the project when it lies inside it).
 """
 
 from __future__ import annotations
 
+import collections
 import datetime
 import time
 from dataclasses import dataclass, field
@@ -33,12 +38,14 @@ import traitlets
 
 from .data import CLASSES
 from .faces import iou
+from .paths import PROJECT_ROOT, project_relative
 from .storage import atomic_write
 
 MAX_FPS = 10.0
 FRAME_WIDTH = 320  # the browser shrinks each frame to this width before sending it
 SMOOTHING = 0.6  # weight of the previous smoothed probabilities of the same face (0: no smoothing)
 MATCH_IOU = 0.3  # a face is the same face as in the last frame when their boxes overlap this much
+SNAPSHOTS_DIR = PROJECT_ROOT / "snapshots"  # where snapshots go by default (.gitignore lists it)
 
 
 def decode_jpeg(data: bytes | memoryview) -> np.ndarray | None:
@@ -74,17 +81,24 @@ class Smoother:
 class FrameProtocol:
     """The kernel's half of the camera widget: messages in, replies out (see the module docstring)."""
 
-    def __init__(self, pipeline, max_fps: float = MAX_FPS, snapshot_dir: str | Path = ".", clock=time.monotonic):
+    def __init__(self, pipeline, max_fps: float = MAX_FPS, snapshot_dir: str | Path = SNAPSHOTS_DIR, clock=time.monotonic):
         self.pipeline, self.max_fps, self.snapshot_dir, self.clock = pipeline, max_fps, Path(snapshot_dir), clock
         self.smoother = Smoother()
         self.processed = self.dropped = self.bad = 0
         self.last = None
+        self.answered = collections.deque(maxlen=10)  # when the last frames were answered: the frame rate
 
     def reset(self) -> None:
-        """Forget the faces of the last frames (a new camera session)."""
+        """Forget the faces and the frame rate of the last frames (a new camera session)."""
         self.pipeline.reset()
         self.smoother = Smoother()
         self.last = None
+        self.answered.clear()
+
+    def fps(self) -> float:
+        """Frames answered a second, over the last ten; 0 before two."""
+        span = self.answered[-1] - self.answered[0] if self.answered else 0
+        return (len(self.answered) - 1) / span if span > 0 else 0.0
 
     def handle(self, content: dict, buffers: list) -> dict | None:
         kind = content.get("type")
@@ -111,8 +125,11 @@ class FrameProtocol:
         faces = self.pipeline.frame(image)
         smoothed = self.smoother(faces)
         self.processed += 1
+        self.answered.append(now)
+        fps = self.fps()
         return {"type": "result", "id": frame_id, "width": int(image.shape[1]), "height": int(image.shape[0]),
                 "kernel_ms": 1000 * (time.perf_counter() - began), "bad_frames": self.bad,
+                "fps": fps, "rate": f"{fps:.1f} fps" if fps else "starting…",
                 "faces": [{"box": [int(v) for v in face.box], "emotion": CLASSES[int(np.argmax(p))],
                            "probabilities": {c: round(float(v), 4) for c, v in zip(CLASSES, p, strict=True)}}
                           for face, p in zip(faces, smoothed, strict=True)]}
@@ -122,18 +139,19 @@ class FrameProtocol:
             return {"type": "error", "message": "the snapshot is not an image"}
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         path = atomic_write(self.snapshot_dir / f"camera-snapshot-{stamp}.png", lambda f: f.write(bytes(data)))
-        return {"type": "saved", "path": str(path)}
+        return {"type": "saved", "path": project_relative(path)}
 
 
 class CameraWidget(anywidget.AnyWidget):
     """The camera widget (see the module docstring). Traits: ``max_fps`` (frames sent a second, at
     most), ``frame_width`` (pixels, the width frames are shrunk to), ``running`` and ``status`` (the
-    browser's one-line state: camera on, off, or why there is none)."""
+    browser's one-line state: camera on, off, or why there is none). Snapshots go to ``snapshot_dir``
+    (default ``snapshots/`` in the project, which git ignores)."""
 
     _esm = Path(__file__).with_name("camera.js")
     _css = """
     .fer-camera { font-family: sans-serif; font-size: 13px; }
-    .fer-camera-bar { display: flex; gap: 8px; align-items: center; margin-bottom: 6px; }
+    .fer-camera-bar { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-bottom: 6px; }
     .fer-camera-note { color: #666; }
     .fer-camera-view { max-width: 100%; background: #222; }
     """
@@ -142,7 +160,7 @@ class CameraWidget(anywidget.AnyWidget):
     running = traitlets.Bool(False).tag(sync=True)
     status = traitlets.Unicode("camera off").tag(sync=True)
 
-    def __init__(self, pipeline=None, snapshot_dir: str | Path = ".", **kwargs):
+    def __init__(self, pipeline=None, snapshot_dir: str | Path = SNAPSHOTS_DIR, **kwargs):
         super().__init__(**kwargs)
         if pipeline is None:
             from .inference import load_classifier

@@ -25,6 +25,9 @@ from .config import DETECTORS
 from .pretrained import load_state, read_weights
 
 CASCADE = "haarcascade_frontalface_default.xml"
+# The detectors' own score cuts: CenterFace's heatmap threshold, MTCNN's three stages' (P-, R-, O-Net).
+CENTERFACE_THRESHOLD = 0.3
+MTCNN_THRESHOLDS = (0.6, 0.7, 0.7)
 
 
 class Detection(NamedTuple):
@@ -86,7 +89,7 @@ def _centerface_session(threads: int):
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def centerface(image: np.ndarray, threshold: float = 0.3, nms: float = 0.3, threads: int | None = None) -> list[Detection]:
+def centerface(image: np.ndarray, threshold: float = CENTERFACE_THRESHOLD, nms: float = 0.3, threads: int | None = None) -> list[Detection]:
     """Faces by CenterFace: every cell of its (H/4, W/4) heatmap above ``threshold`` proposes a box
     (log-scale size and sub-cell offset) and five landmarks; overlapping boxes are merged by NMS.
     ``threads`` None takes the count ``fer_utils.runtime.configure_threads`` gave the process (torch's)."""
@@ -126,7 +129,7 @@ def _mtcnn_nets():
     return tuple(nets)
 
 
-def mtcnn(image: np.ndarray, min_face: int = 20, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+def mtcnn(image: np.ndarray, min_face: int = 20, thresholds: tuple[float, float, float] = MTCNN_THRESHOLDS,
           factor: float = 0.709) -> list[Detection]:
     """Faces by MTCNN: P-Net proposes boxes over an image pyramid (scale step ``factor``, faces of at
     least ``min_face`` pixels), R-Net and O-Net refine them; each stage keeps scores above its threshold."""
@@ -143,6 +146,19 @@ def mtcnn(image: np.ndarray, min_face: int = 20, thresholds: tuple[float, float,
         return []
     return [Detection((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), float(score), np.asarray(p, np.float32))
             for (x0, y0, x1, y1, score), p in zip(boxes, points, strict=True)]
+
+
+def score_cut(name: str, min_score: float) -> dict:
+    """The options that make detector ``name`` itself return every detection scoring at least
+    ``min_score``: CenterFace's heatmap threshold (0.3 by default) and MTCNN's last stage's (0.7) are
+    lowered to it when it is below them; {} where the defaults already do (Haar returns every
+    detection with its score). Lowering a cut only adds detections scoring below it: those above it
+    stay the same (NMS keeps the higher-scoring of two overlapping boxes)."""
+    if name == "centerface" and min_score < CENTERFACE_THRESHOLD:
+        return {"threshold": min_score}
+    if name == "mtcnn" and min_score < MTCNN_THRESHOLDS[2]:
+        return {"thresholds": (*MTCNN_THRESHOLDS[:2], min_score)}
+    return {}
 
 
 def run_detector(name: str, image: np.ndarray, **options) -> list[Detection]:

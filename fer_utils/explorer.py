@@ -1,5 +1,5 @@
 """The misclassification explorer of notebook 05: the selection logic, the static galleries, and
-its ipywidgets UI.
+its ipywidgets UI (each face a button of its own, a small anywidget: a click on the face picks it).
 
 The logic (``select``, ``audit_mask``, ``page_of``, ``page_status``, ``most_confused_pairs``,
 ``make_views``) is plain functions, tested without a browser; ``MisclassificationExplorer`` wires
@@ -14,6 +14,7 @@ callbacks also take one lock, so two of them never redraw at once.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import io
@@ -22,8 +23,10 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import anywidget
 import numpy as np
 import pandas as pd
+import traitlets
 
 ALL = -1  # "any class" in the explorer's class filters
 
@@ -33,10 +36,11 @@ FLAGS = {
     "conflict": ("conflict", "an exact copy carries another label"),
     "blank": ("blank", "blank image"),
 }
-# The explorer's audit filter: (label, key) as a Dropdown takes them.
+# The explorer's audit filter: (label, key) as a Dropdown takes them; the legend under it says what each tag means.
 AUDIT_FILTERS = [("any face", "any"), ("flagged by the audit", "flagged"), ("not flagged", "clean")] + [
-    (f"{tag}: {meaning}", key) for key, (tag, meaning) in FLAGS.items()
+    (tag, key) for key, (tag, _) in FLAGS.items()
 ]
+RED = "#c0392b"  # the audit's colour: the tags on the faces and their legend
 NO_PAIR, NO_PAIR_LABEL = (), "choose a pair"  # the pair menu's first entry (None would show an empty menu)
 SPLITS = ("validation", "test", "PublicTest", "PrivateTest", "deduplicated test")
 
@@ -141,8 +145,11 @@ def page_of(indices: np.ndarray, page: int, page_size: int) -> tuple[np.ndarray,
     return indices[page * page_size : (page + 1) * page_size], pages
 
 
-def page_status(total: int, page: int, page_size: int) -> str:
-    """The status line of a 0-based ``page``: 'showing 13-24 of 642', or what to do when nothing matches."""
+def page_status(total: int, page: int, page_size: int, right: int = 0) -> str:
+    """The status line of a 0-based ``page``: 'showing 13-24 of 642', or what to do when nothing matches;
+    ``right``: the faces the other filters keep that "errors only" hides (the model gets them right)."""
+    if total == 0 and right:
+        return f"no mistake: the model gets every face these filters keep right ({right:,}); turn 'errors only' off to see them"
     if total == 0:
         return "no face matches these filters: widen them (class 'all', audit 'any face', errors only off)"
     pages = max(1, math.ceil(total / page_size))
@@ -287,6 +294,7 @@ class MisclassificationExplorer:
 
     views: {split name: View} (``make_views``); ``saliency(images (N, 48, 48), classes) -> (N, 48, 48)``.
     The UI is ``self.widget``; every control carries a CSS class ``fer-*`` (the browser test finds them).
+    The control bars and the grid (at most ``columns`` faces a row) wrap to the window's width.
     """
 
     def __init__(self, views: dict[str, View], classes, saliency: Callable[[np.ndarray, list[int]], np.ndarray] | None = None,
@@ -296,37 +304,43 @@ class MisclassificationExplorer:
         if not views:
             raise ValueError("the explorer needs at least one split")
         self.views, self.classes, self.saliency = views, list(classes), saliency
-        self.page_size, self.columns = page_size, columns
+        self.page_size = page_size
         self._lock = threading.RLock()
         self._quiet = False
         self.selection = np.zeros(0, int)
         self.shown = np.zeros(0, int)
+        self.right = 0  # the faces the filters keep that "errors only" hides, when it hides them all
         self.picked: int | None = None  # row of the current view whose details are shown
 
+        # Widths: the split and class menus alike, the others as wide as their longest entry (never cut).
         classes_options = [("all", ALL)] + [(c, i) for i, c in enumerate(self.classes)]
         self.split = w.Dropdown(options=list(views), value=split or ("test" if "test" in views else next(iter(views))),
-                                description="split")
-        self.true_class = w.Dropdown(options=classes_options, value=ALL, description="true")
-        self.predicted_class = w.Dropdown(options=classes_options, value=ALL, description="predicted")
-        self.errors_only = w.Checkbox(value=True, description="errors only", indent=False)
+                                description="split", layout=w.Layout(width="220px"))
+        self.true_class = w.Dropdown(options=classes_options, value=ALL, description="true", layout=w.Layout(width="220px"))
+        self.predicted_class = w.Dropdown(options=classes_options, value=ALL, description="predicted",
+                                          layout=w.Layout(width="220px"))
+        self.errors_only = w.Checkbox(value=True, description="errors only", indent=False, layout=w.Layout(width="auto"))
         self.order = w.ToggleButtons(options=[("most confident", True), ("least confident", False)], value=True)
-        self.audit = w.Dropdown(options=AUDIT_FILTERS, value="any", description="audit")
-        self.pair = w.Dropdown(options=[(NO_PAIR_LABEL, NO_PAIR)], value=NO_PAIR, description="confused")
+        self.audit = w.Dropdown(options=AUDIT_FILTERS, value="any", description="audit", layout=w.Layout(width="auto"))
+        self.pair = w.Dropdown(options=[(NO_PAIR_LABEL, NO_PAIR)], value=NO_PAIR, description="confused",
+                               layout=w.Layout(width="auto"))
+        self.legend = w.HTML("audit tags, in red on the faces: " + "; ".join(
+            f"<span style='color:{RED};font-weight:bold'>[{tag}]</span> {meaning}" for tag, meaning in FLAGS.values()))
         self.prev = w.Button(description="◀ prev", layout=w.Layout(width="80px"))
         self.next = w.Button(description="next ▶", layout=w.Layout(width="80px"))
         self.page = w.BoundedIntText(value=1, min=1, max=1, description="page", continuous_update=True,
                                      layout=w.Layout(width="150px"))
         self.status = w.HTML()
-        self.cells = [_FaceCell(w, k, self._clicked) for k in range(page_size)]
-        self.grid = w.GridBox([c.box for c in self.cells], layout=w.Layout(
-            grid_template_columns=f"repeat({columns}, 118px)", grid_gap="6px"))
-        self.hint = w.HTML("<i>Pick a face: click the button under it to see its probabilities and Grad-CAM maps.</i>")
+        self.cells = [_FaceButton(k, self._clicked) for k in range(page_size)]
+        self.grid = w.GridBox(self.cells, layout=w.Layout(
+            grid_template_columns="repeat(auto-fill, 118px)", grid_gap="6px", max_width=f"{columns * 124}px"))
+        self.hint = w.HTML("<i>Pick a face: click it to see its probabilities and Grad-CAM maps.</i>")
         self.details_caption = w.HTML(layout=w.Layout(display="none"))
         self.details = w.Image(format="png", layout=w.Layout(display="none"))
         for widget, name in ((self.split, "split"), (self.true_class, "true"), (self.predicted_class, "predicted"),
                              (self.errors_only, "errors"), (self.order, "order"), (self.audit, "audit"),
-                             (self.pair, "pair"), (self.prev, "prev"), (self.next, "next"), (self.page, "page"),
-                             (self.status, "status"), (self.grid, "grid"), (self.hint, "hint"),
+                             (self.pair, "pair"), (self.legend, "legend"), (self.prev, "prev"), (self.next, "next"),
+                             (self.page, "page"), (self.status, "status"), (self.grid, "grid"), (self.hint, "hint"),
                              (self.details, "details"), (self.details_caption, "details-caption")):
             widget.add_class(f"fer-{name}")
         self.split.observe(self._split_changed, names="value")
@@ -336,15 +350,20 @@ class MisclassificationExplorer:
         self.page.observe(self._page_changed, names="value")
         self.prev.on_click(lambda _: self.step(-1))
         self.next.on_click(lambda _: self.step(+1))
+
+        def bar(*children) -> w.HBox:  # a row of controls that wraps when the window is narrow
+            return w.HBox(list(children), layout=w.Layout(flex_flow="row wrap", align_items="center"))
+
         self.widget = w.VBox([
-            w.HBox([self.split, self.true_class, self.predicted_class, self.errors_only]),
-            w.HBox([self.order, self.audit, self.pair]),
-            w.HBox([self.prev, self.page, self.next, self.status]),
+            bar(self.split, self.true_class, self.predicted_class, self.errors_only),
+            bar(self.order, self.audit, self.pair),
+            self.legend,
+            bar(self.prev, self.page, self.next, self.status),
             self.grid, self.hint, self.details_caption, self.details,
         ])
         self.widget.add_class("fer-explorer")
         with self._lock:
-            self._load_split()
+            self._refilter()
 
     # The view of the chosen split.
     @property
@@ -374,7 +393,8 @@ class MisclassificationExplorer:
     # Callbacks: each runs under the lock, then redraws once.
     @_serialised
     def _split_changed(self, _=None) -> None:
-        self._load_split()
+        self.hide_details()  # the rows of another split are other faces
+        self._refilter()
 
     @_serialised
     def _filters_changed(self, _=None) -> None:
@@ -406,32 +426,27 @@ class MisclassificationExplorer:
             self.show_details(int(self.shown[slot]))
 
     # Redraws (called with the lock held).
-    def _load_split(self) -> None:
+    def _refilter(self) -> None:
         view = self.view
-        pairs = confused_pairs(view.labels, view.probs, len(self.classes))
+        mask = audit_mask(view.flags, self.audit.value)
+        true_predicted = (self.true_class.value, self.predicted_class.value)
+        self.selection = select(view.labels, view.probs, *true_predicted, self.errors_only.value, self.order.value, mask=mask)
+        emptied = self.errors_only.value and not len(self.selection)  # e.g. blank faces: the model gets them all right
+        self.right = len(select(view.labels, view.probs, *true_predicted, errors_only=False, mask=mask)) if emptied else 0
+        pairs = confused_pairs(view.labels[mask], view.probs[mask], len(self.classes))  # counted within the audit filter
         with self._setting():
             self.pair.options = [(NO_PAIR_LABEL, NO_PAIR)] + [
                 (f"{self.classes[t]} as {self.classes[p]} ({n})", (t, p)) for t, p, n in pairs]
-            self.pair.value = NO_PAIR
-        self.hide_details()
-        self._refilter()
-
-    def _refilter(self) -> None:
-        view = self.view
-        self.selection = select(view.labels, view.probs, self.true_class.value, self.predicted_class.value,
-                                self.errors_only.value, self.order.value, mask=audit_mask(view.flags, self.audit.value))
-        pages = page_of(self.selection, 0, self.page_size)[1]
-        with self._setting():
-            self.page.max = pages
+            named = true_predicted in [v for _, v in self.pair.options] and self.errors_only.value  # the filters name a pair
+            self.pair.value = true_predicted if named else NO_PAIR
+            self.page.max = page_of(self.selection, 0, self.page_size)[1]
             self.page.value = 1
-            pair = (self.true_class.value, self.predicted_class.value)
-            self.pair.value = pair if pair in [v for _, v in self.pair.options] and self.errors_only.value else NO_PAIR
         self._show_page()
 
     def _show_page(self) -> None:
         view = self.view
         self.shown, pages = page_of(self.selection, self.page.value - 1, self.page_size)
-        status = page_status(len(self.selection), self.page.value - 1, self.page_size)
+        status = page_status(len(self.selection), self.page.value - 1, self.page_size, self.right)
         self.status.value = f"<b>{status}</b>" + (f" &nbsp; page {self.page.value} of {pages}" if len(self.selection) else "")
         for slot, cell in enumerate(self.cells):
             if slot < len(self.shown):
@@ -443,6 +458,8 @@ class MisclassificationExplorer:
         self.grid.layout.display = "grid" if len(self.shown) else "none"
         self.prev.disabled = self.page.value <= 1
         self.next.disabled = self.page.value >= pages
+        if self.picked is not None and self.picked not in self.shown:
+            self.hide_details()  # the picked face left the page: its details would describe a face not shown
 
     def hide_details(self) -> None:
         self.picked = None
@@ -465,32 +482,58 @@ class MisclassificationExplorer:
             meanings = "; ".join(meaning for key, (tag, meaning) in FLAGS.items() if tag in tags)
             self.details_caption.value = (
                 f"<b>#{view.ids[i]}</b>: true <b>{self.classes[label]}</b>, predicted <b>{self.classes[predicted]}</b> "
-                f"({view.probs[i].max():.0%})" + (f" &nbsp; <span style='color:#c0392b'>audit: {meanings}</span>" if tags else ""))
+                f"({view.probs[i].max():.0%})" + (f" &nbsp; <span style='color:{RED}'>audit: {meanings}</span>" if tags else ""))
             self.picked = i
             self.details.layout.display = None
             self.details_caption.layout.display = None
             self.hint.layout.display = "none"
 
 
-class _FaceCell:
-    """One face of the grid: a caption, the face and the button that picks it."""
+class _FaceButton(anywidget.AnyWidget):
+    """One face of the grid, a button: the face over its caption (id, true class, prediction and, in red,
+    its audit tags), wrapped to the button's width so nothing is cut off. A click on it picks the face."""
 
-    def __init__(self, w, slot: int, clicked: Callable[[int], None]):
-        self.caption = w.HTML(layout=w.Layout(width="112px", height="44px"))
-        self.image = w.Image(format="png", width=96, height=96)
-        self.button = w.Button(description="details", layout=w.Layout(width="96px"), tooltip="show this face's details")
-        self.button.on_click(lambda _: clicked(slot))
-        self.box = w.VBox([self.caption, self.image, self.button], layout=w.Layout(display="none", width="112px"))
-        self.box.add_class("fer-face")
-        self.button.add_class("fer-pick")
+    _esm = """
+    export default { render({ model, el }) {
+      const button = Object.assign(document.createElement("button"), { className: "fer-pick", title: "show its details" });
+      const face = document.createElement("img");
+      const caption = document.createElement("div");
+      button.append(face, caption);
+      el.append(button);
+      const show = () => { face.src = model.get("src"); caption.innerHTML = model.get("caption"); };
+      model.on("change:src", show);
+      model.on("change:caption", show);
+      show();
+      button.addEventListener("click", () => model.send({ type: "pick" }));
+    } };
+    """
+    _css = """
+    .fer-pick { display: flex; flex-direction: column; align-items: center; gap: 3px; width: 118px; height: 100%;
+                padding: 4px; cursor: pointer; border: 1px solid var(--jp-border-color2, #ccc); border-radius: 4px;
+                background: var(--jp-layout-color1, white); color: var(--jp-ui-font-color1, black);
+                font: 11px/1.25 var(--jp-ui-font-family, sans-serif); overflow-wrap: anywhere; }
+    .fer-pick:hover { border-color: var(--jp-brand-color1, #1976d2); }
+    .fer-pick img { width: 96px; height: 96px; image-rendering: pixelated; }
+    """
+    src = traitlets.Unicode("").tag(sync=True)  # the face, a PNG as a data: URL
+    caption = traitlets.Unicode("").tag(sync=True)  # HTML
+
+    def __init__(self, slot: int, clicked: Callable[[int], None]):
+        super().__init__(layout={"display": "none"})
+        self.slot, self._clicked = slot, clicked
+        self.add_class("fer-face")
+        self.on_msg(lambda _widget, _content, _buffers: self.click())
+
+    def click(self) -> None:
+        """Pick this face: what a click on it in the browser does."""
+        self._clicked(self.slot)
 
     def show(self, image, face_id, true: str, predicted: str, confidence: float, tags: list[str]) -> None:
-        badge = "".join(f" <span style='color:#c0392b;font-weight:bold'>[{t}]</span>" for t in tags)
-        self.caption.value = (f"<div style='font-size:11px;line-height:1.2'>#{face_id} true <b>{true}</b><br>"
-                              f"{predicted} {confidence:.0%}{badge}</div>")
-        self.image.value = face_png(image)
-        self.button.description = f"#{face_id}"
-        self.box.layout.display = None
+        badge = "".join(f" <span style='color:{RED};font-weight:bold'>[{t}]</span>" for t in tags)
+        with self.hold_sync():
+            self.src = "data:image/png;base64," + base64.b64encode(face_png(image)).decode()
+            self.caption = f"<b>#{face_id}</b> true <b>{true}</b><br>{predicted} {confidence:.0%}{badge}"
+        self.layout.display = None
 
     def hide(self) -> None:
-        self.box.layout.display = "none"
+        self.layout.display = "none"

@@ -5,7 +5,7 @@ out (the normalisation and the softmax are inside), so any ONNX runtime can use 
 package. It sits beside its checkpoint (``results/final_model.onnx``, ignored by git) and records
 the checkpoint's SHA-256, so a new checkpoint makes ``ensure_onnx`` export again. Its int8 copy
 (``results/final_model.int8.onnx``, ``ensure_int8``) is the real-time option: a third of fp32's
-latency on one thread at nearly the same accuracy (notebook 06 measures both); quantizing it needs
+latency on one thread at nearly the same accuracy (notebook 07 measures both); quantizing it needs
 FER-2013's training faces, which set its activation ranges.
 """
 

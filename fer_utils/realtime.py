@@ -1,7 +1,7 @@
 """Emotions of every face in photos, videos and a webcam: detect, crop, classify, draw.
 
-On video the detector (the slow part) runs on a frame shrunk to 320 px every ``detect_every``
-frames; in between, each face's box (and its landmarks) follows the face by template matching
+On video the detector (the slow part) runs on a frame shrunk to ``VIDEO_DETECTION["max_side"]`` px
+every ``detect_every`` frames; in between, each face's box (and its landmarks) follows the face by template matching
 (OpenCV), and every face is classified on every frame.
 """
 
@@ -28,7 +28,9 @@ from .faces import (
     to_gray,
 )
 
-# The detector searches photos at up to 960 px on their longer side, video frames at 320 px (faster).
+# The detector searches photos at up to 960 px on their longer side, video frames at fewer (faster): the
+# smallest side whose end-to-end correctness on pasted training faces is not worse than the largest
+# side tried beyond noise (McNemar's test; notebook 07, ``fer_utils.course.face_study.choose_video_side``).
 PHOTO_DETECTION = {"max_side": 960}
 VIDEO_DETECTION = {"max_side": 320}
 # One colour per emotion (RGB), for the boxes and labels.

@@ -117,3 +117,13 @@ def seed_sd(groups: Iterable[Sequence[float]]) -> SeedNoise:
         return SeedNoise(float("nan"), 0)
     squares = sum(float(((g - g.mean()) ** 2).sum()) for g in groups if len(g) > 1)
     return SeedNoise(float(np.sqrt(squares / dof)), dof)
+
+
+def seed_sd_interval(noise: SeedNoise, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The ``confidence`` interval of the true seed sd behind an estimate pooled over ``noise.dof`` degrees of
+    freedom: (dof * sd^2 / variance) follows a chi-square law with dof degrees of freedom (scipy)."""
+    from scipy.stats import chi2
+
+    tail = (1 - confidence) / 2
+    squares = noise.dof * noise.sd ** 2
+    return float(np.sqrt(squares / chi2.ppf(1 - tail, noise.dof))), float(np.sqrt(squares / chi2.ppf(tail, noise.dof)))

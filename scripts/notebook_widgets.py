@@ -1,7 +1,8 @@
 """Widget state and run-to-run noise in the committed notebooks (see CONTRIBUTING.md, convention 9).
 
-    python scripts/notebook_widgets.py strip notebooks/*.ipynb   # before committing: no widget state, stable outputs
-    python scripts/notebook_widgets.py lab-settings              # JupyterLab saves a valid state locally
+    python scripts/notebook_widgets.py strip notebooks/*.ipynb   # before committing: no widget state, stable outputs,
+                                                                 # the metadata JupyterLab writes
+    python scripts/notebook_widgets.py lab-settings              # JupyterLab saves no widget state and no Python version
 """
 
 from __future__ import annotations
@@ -14,30 +15,24 @@ from pathlib import Path
 
 import nbformat
 
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-STATIC_NOTE = ("The interactive explorer needs a live kernel: run the notebook (in JupyterLab or Jupyter Notebook) "
-               "to use it. Without one, the static galleries below show the most confident mistakes.")
-# A widget's own note, by the class its cell makes; the explorer's (STATIC_NOTE) otherwise.
-NOTES = {"CameraWidget": ("The camera widget needs a live kernel and a camera in your browser: run this section in "
-                          "JupyterLab (or Jupyter Notebook) and press Start.")}
+from fer_utils.course.lab_hooks import NOTES, STATIC_NOTE, WIDGET_VIEW, strip_widgets  # noqa: F401 (used by tests)
+
+# The notebook metadata JupyterLab writes when it saves a notebook run by this environment's kernel: the kernelspec
+# (`jupyter kernelspec list`: ipykernel's python3) and the kernel's language_info, less its Python's exact version
+# (fer_utils/course/lab_hooks.py removes it on save, nb-clean on commit). A committed notebook carries exactly these, so
+# that opening and saving it changes nothing.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py", "mimetype": "text/x-python",
+                 "name": "python", "nbconvert_exporter": "python", "pygments_lexer": "ipython3"}
 
 
-def strip_widgets(nb) -> int:
-    """Make a notebook (an nbformat node) carry no widget state: drop ``metadata.widgets`` and, in
-    every output, the widget view (a reference to a model that only a live kernel has), keeping a
-    plain-text note: the widget's own (``NOTES``, by the class named in the cell), else ``STATIC_NOTE``.
-    Returns the number of widget views removed. See CONTRIBUTING.md."""
-    nb.metadata.pop("widgets", None)
-    removed = 0
-    for cell in nb.cells:
-        note = next((text for name, text in NOTES.items() if name in cell.get("source", "")), STATIC_NOTE)
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if WIDGET_VIEW in data:
-                del data[WIDGET_VIEW]
-                data["text/plain"] = note
-                removed += 1
-    return removed
+def lab_metadata(nb) -> bool:
+    """Give a notebook (an nbformat node) the kernelspec and language_info that JupyterLab writes (``KERNELSPEC``,
+    ``LANGUAGE_INFO``), keeping its other metadata. Returns whether they changed."""
+    before = (nb.metadata.get("kernelspec"), nb.metadata.get("language_info"))
+    nb.metadata["kernelspec"] = nbformat.from_dict(KERNELSPEC)
+    nb.metadata["language_info"] = nbformat.from_dict(LANGUAGE_INFO)
+    return before != (KERNELSPEC, LANGUAGE_INFO)
 
 
 # pandas' Styler names each table's HTML ids after a random uuid, and its text form after a memory address:
@@ -67,9 +62,15 @@ def stable_outputs(nb) -> int:
     return changed
 
 
-# JupyterLab saves the state of the live widgets with the notebook, so a notebook saved after a run
-# reopens showing them (inert until rerun) instead of "Error displaying widget: model not found".
-LAB_SETTINGS = {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
+# JupyterLab saves no widget state with a notebook. A saved state reopens as controls with no kernel behind them,
+# which look live and do nothing; without it, a notebook saved after a run reopens with "Error displaying widget:
+# model not found" until the widget's cell is run again. And a notebook opened and saved without a run gets no
+# empty state block (which `git status` would show).
+LAB_SETTINGS = {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": False}}
+# The Jupyter server drops the kernel's Python version from a notebook before saving it: fer_utils/course/lab_hooks.py, a
+# server extension, enabled by a file of its own in jupyter_server_config.d (where servers find their extensions).
+SERVER_CONFIG = {"ServerApp": {"jpserver_extensions": {"fer_utils.course.lab_hooks": True}}}
+SERVER_CONFIG_NAME = "fer-course.json"
 
 
 def write_lab_settings(folder=None):
@@ -84,30 +85,45 @@ def write_lab_settings(folder=None):
     return path
 
 
+def write_server_config(folder=None):
+    """Write ``SERVER_CONFIG`` to ``jupyter_server_config.d/fer-course.json`` in the Jupyter config folder ``folder``
+    (default: this environment's ``etc/jupyter``, which every Jupyter server started from it reads; a test's server
+    reads its ``JUPYTER_CONFIG_DIR``)."""
+    path = Path(folder or Path(sys.prefix, "etc", "jupyter")) / "jupyter_server_config.d" / SERVER_CONFIG_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(SERVER_CONFIG, indent=2) + "\n")
+    return path
+
+
 def main(argv: list[str] | None = None, prog: str = "python scripts/notebook_widgets.py") -> int:
-    """``strip NOTEBOOK...``: remove the widget state of notebooks in place and make their outputs stable
-    (``stable_outputs``), before committing them;
-    ``lab-settings [--dir DIR]``: make JupyterLab save a valid widget state with notebooks."""
+    """``strip NOTEBOOK...``: remove the widget state of notebooks in place, make their outputs stable
+    (``stable_outputs``) and give them the metadata JupyterLab writes (``lab_metadata``), before committing them;
+    ``lab-settings [--dir DIR] [--config-dir DIR]``: make JupyterLab save no widget state (``overrides.json`` in
+    DIR) and the Jupyter server save no Python version (``jupyter_server_config.d`` in the config DIR)."""
     parser = argparse.ArgumentParser(prog=prog, description=main.__doc__)
     parser.add_argument("command", choices=["strip", "lab-settings"])
     parser.add_argument("notebooks", nargs="*")
     parser.add_argument("--dir", default=None, help="lab-settings: the folder of overrides.json")
+    parser.add_argument("--config-dir", default=None, help="lab-settings: the Jupyter config folder of the server's hook")
     args = parser.parse_args(argv)
     if args.command == "lab-settings":
         print(f"JupyterLab settings: {write_lab_settings(args.dir)}")
+        print(f"Jupyter server config: {write_server_config(args.config_dir)}")
         return 0
     for path in args.notebooks:
         nb = nbformat.read(path, as_version=4)
+        before = nbformat.writes(nb)
         had_state = "widgets" in nb.metadata
         removed = strip_widgets(nb)
-        before = nbformat.writes(nb)
-        stable_outputs(nb)
-        if removed or had_state or nbformat.writes(nb) != before:
+        stabilised = stable_outputs(nb)
+        relabelled = lab_metadata(nb)
+        if nbformat.writes(nb) != before:
             nbformat.write(nb, path)
-            print(f"{path}: removed {removed} widget view(s){' and the widget state' if had_state else ''}; "
-                  "Styler ids and reprs made stable")
+            done = [f"removed {removed} widget view(s){' and the widget state' if had_state else ''}"] if removed or had_state else []
+            done += [f"{stabilised} output(s) made stable"] if stabilised else []
+            done += ["metadata set to JupyterLab's"] if relabelled else []
+            print(f"{path}: {'; '.join(done) or 'rewritten'}")
     return 0
-
 
 
 if __name__ == "__main__":

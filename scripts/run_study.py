@@ -6,7 +6,7 @@
                                                 # budget, the budget curve and the TTA choice: validation only
     python scripts/run_study.py curve           # the chosen family's budget curve at the refit's scale: the
                                                 # whole fitting split, budgets up to two CPU hours, two policies
-    python scripts/run_study.py transfer        # notebook 07: ONet pretrained on faces vs from scratch,
+    python scripts/run_study.py transfer        # notebook 08: ONet pretrained on faces vs from scratch,
                                                 # 3 seeds, and the label-budget curve
     python scripts/run_study.py final           # refits the chosen recipe with the curve's best policy and
                                                 # epochs on all the training images, then evaluates it on

@@ -80,6 +80,7 @@ def _free_port() -> int:
 def jupyterlab(tmp_path: Path, root: Path):
     """A JupyterLab server on the folder ``root``, in fast mode, its log in tmp_path/lab.log; yields (url, token)."""
     settings = notebook_widgets.write_lab_settings(tmp_path / "app-settings").parent
+    notebook_widgets.write_server_config(tmp_path / "config")  # the server's save hook, as `make install` enables it
     port, token = _free_port(), uuid.uuid4().hex
     env = {**os.environ, "FER_FAST": "1", "FER2013_PATH": str(find_dataset()), "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "PYTHONUNBUFFERED": "1"}

@@ -63,3 +63,17 @@ def test_saliency_examples_are_confident_correct_allowed_and_never_alike():
     # class 0: the copy 6 is the most confident, its twins 7 and 0 are skipped, 2 is wrong: then 1
     # class 1: 3 is not allowed, so 4 and 5
     assert chosen.tolist() == [6, 1, 4, 5]
+
+
+def test_the_grad_cam_overview_is_readable_at_page_width():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    titles = [f"surprise\n{k}%" for k in range(14)]
+    fig = fu.saliency.overview_figure(np.zeros((14, 48, 48), np.uint8), np.zeros((14, 48, 48)), titles)
+    # notebook 05's 14 faces were one 1,981-pixel row with 8-point titles: about 4 pixels high at page width
+    assert fig.get_size_inches()[0] * fig.dpi <= 1000 and fig.dpi == 100
+    faces = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in faces] == titles
+    assert min(ax.title.get_fontsize() for ax in faces) >= 12 and fig.get_suptitle()
+    assert plt.get_fignums() == before  # not a pyplot figure

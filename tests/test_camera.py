@@ -1,6 +1,8 @@
 """The camera widget's kernel side: the frame protocol (decode, bad frames, rate limit, smoothing,
 snapshots) and the widget's message routing. The browser side is tested in test_camera_browser.py."""
 
+import subprocess
+
 import cv2
 import numpy as np
 import pytest
@@ -104,6 +106,28 @@ def test_snapshots_are_saved_and_unknown_messages_answered(tmp_path):
         assert image.size == (30, 20)
     assert protocol.handle({"type": "snapshot"}, [b"junk"])["type"] == "error"
     assert "unknown message" in protocol.handle({"type": "what"}, [])["message"]
+
+
+def test_the_rate_says_starting_until_two_frames_are_answered():
+    clock = Clock()
+    protocol = camera.FrameProtocol(FakePipeline(HAPPY, HAPPY, HAPPY), max_fps=10, clock=clock)
+    frame = jpeg(np.full((48, 64, 3), 128, np.uint8))
+    first = protocol.handle({"type": "frame", "id": 1}, [frame])
+    assert (first["rate"], first["fps"]) == ("starting…", 0.0)  # not "0.0 fps"
+    clock.now = 0.25
+    second = protocol.handle({"type": "frame", "id": 2}, [frame])
+    assert second["rate"] == "4.0 fps" and second["fps"] == pytest.approx(4.0)
+    protocol.handle({"type": "reset"}, [])  # a new camera session measures its own rate
+    clock.now = 1.0
+    assert protocol.handle({"type": "frame", "id": 3}, [frame])["rate"] == "starting…"
+
+
+def test_snapshots_go_where_git_ignores_them_or_where_asked(tmp_path):
+    assert camera.CameraWidget(pipeline=FakePipeline()).protocol.snapshot_dir == fu.PROJECT_ROOT / "snapshots"
+    snapshot = camera.SNAPSHOTS_DIR / "camera-snapshot-20250101-120000-000000.png"
+    ignored = subprocess.run(["git", "check-ignore", "--quiet", str(snapshot)], cwd=fu.PROJECT_ROOT)
+    assert ignored.returncode == 0, "snapshots/ is not in .gitignore"
+    assert camera.CameraWidget(pipeline=FakePipeline(), snapshot_dir=tmp_path).protocol.snapshot_dir == tmp_path
 
 
 def test_the_widget_answers_each_message_through_the_protocol(monkeypatch):

@@ -1,14 +1,16 @@
-"""Notebook 06's camera section in a real browser: JupyterLab and headless Chromium with a fake camera that
+"""Notebook 07's camera section in a real browser: JupyterLab and headless Chromium with a fake camera that
 plays a video made here from a photo of a smiling face (``tests/lab.py`` has the server and the waits).
 
-With the camera: the widget starts, names the face *happy* with a frame rate, saves a snapshot and stops,
-the camera released, with no error in the browser's console or the kernel's log. With permission denied:
+With the camera: the widget starts, names the face *happy* with a frame rate and labelled probability bars,
+saves a snapshot in snapshots/ (ignored by git, not beside the notebook) and stops, the camera released and
+the view blank, with no error in the browser's console or the kernel's log. With permission denied:
 one line says so, and no cell fails. Screenshots go to test-artifacts/camera/.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import nbformat
@@ -33,19 +35,26 @@ from .lab import (
     wait_until,
 )
 
-NOTEBOOK = ROOT / "notebooks" / "06_from_photo_to_real_time.ipynb"
-SECTION = "## 8. Try it on yourself"
+NOTEBOOK = ROOT / "notebooks" / "07_real_time.ipynb"
+SECTION = "## 4. Try it on yourself"
 ARTIFACTS = ROOT / "test-artifacts" / "camera"
 RUN_TIMEOUT_S = 900  # the setup cell and the camera section, fast mode, on a busy machine
 TEST_TIMEOUT_S = SERVER_TIMEOUT_S + 2 * PAGE_TIMEOUT_S + RUN_TIMEOUT_S + 3 * UI_TIMEOUT_S + 300
 FAKE_CAMERA = ["--use-fake-device-for-media-stream"]
 
 
+def painted(page) -> float:
+    """The share of the camera view's pixels drawn on (the rest shows its dark background)."""
+    return page.locator(".fer-camera-view").evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        " for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n / (d.length / 4); }")
+
+
 def camera_section() -> nbformat.NotebookNode:
-    """Notebook 06's Setup cell and its camera section, as a notebook of their own."""
+    """Notebook 07's Setup cell and its camera section, as a notebook of their own."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     starts = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith(SECTION)]
-    assert starts, f"notebook 06 has no section {SECTION!r}"
+    assert starts, f"notebook 07 has no section {SECTION!r}"
     end = next(i for i in range(starts[0] + 1, len(nb.cells))
                if nb.cells[i].cell_type == "markdown" and nb.cells[i].source.startswith("## "))
     setup = next(c for c in nb.cells if c.cell_type == "code" and "import fer_utils as fu" in c.source)
@@ -135,17 +144,30 @@ def test_the_camera_widget_names_a_smile_from_a_fake_camera(lab, tmp_path):
                    what=lambda: f"(status: {page.locator('.fer-camera-status').inner_text()})")
         status = page.locator(".fer-camera-status").inner_text()
         assert "fps" in status and "ms round trip" in status and "happy" in status, status
+
+        def labelled_bars():  # the face's seven bars, each labelled with its emotion and percentage
+            bars = json.loads(widget.get_attribute("data-bars") or "[]")
+            return bars and len(bars[0]) == 7 and all(re.fullmatch(r"[a-z]+ \d+%", b) for b in bars[0]) and bars[0][3].startswith("happy")
+
+        wait_until(labelled_bars, what=lambda: f"(bar labels: {widget.get_attribute('data-bars')})")
+        assert painted(page) > 0.9
         widget.screenshot(path=artifacts / "1_happy.png")
-        step("snapshot: the annotated view saved by the kernel")
+        step("snapshot: the annotated view saved by the kernel in snapshots/")
         page.locator(".fer-camera-snapshot").click()
-        expect(page.locator(".fer-camera-note")).to_contain_text("snapshot saved")
-        saved = list((tmp_path / "lab").glob("camera-snapshot-*.png"))
-        assert len(saved) == 1 and saved[0].stat().st_size > 1000
-        step("stop: the camera is released")
+        expect(page.locator(".fer-camera-note")).to_contain_text("snapshot saved: snapshots/camera-snapshot-")
+        saved = ROOT / page.locator(".fer-camera-note").inner_text().removeprefix("snapshot saved: ")
+        try:
+            assert saved.stat().st_size > 1000
+        finally:
+            saved.unlink(missing_ok=True)
+        assert not list((tmp_path / "lab").glob("camera-snapshot-*.png"))  # nothing beside the notebook
+        step("stop: the camera is released, the view blank")
         page.locator(".fer-camera-toggle").click()
         wait_until(lambda: widget.get_attribute("data-camera") == "off")
         assert widget.get_attribute("data-released") == "true"
         expect(page.locator(".fer-camera-status")).to_have_text("camera off")
+        assert painted(page) < 0.05, "the last frame stays on the view after Stop"
+        widget.screenshot(path=artifacts / "2_stopped.png")
 
     _browser_session(tmp_path, url, token, FAKE_CAMERA + ["--use-fake-ui-for-media-stream",
                                                           f"--use-file-for-fake-video-capture={video}"], "granted", check)

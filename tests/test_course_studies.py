@@ -174,7 +174,7 @@ def test_grids_cover_what_the_notebooks_compare():
     assert {c.augment for c in ablation.values()} == set(fu.POLICIES) and len(ablation) == 3 * len(fu.POLICIES)
     assert len({c.key() for c in ablation.values()}) == len(ablation)
     archs = fu.course.architectures.architecture_comparison()
-    assert {c.model for c in archs.values()} == set(fu.MODELS) - {"onet", "ensemble"}  # ONet is notebook 07's, ensembles 04's
+    assert {c.model for c in archs.values()} == set(fu.MODELS) - {"onet", "ensemble"}  # ONet is notebook 08's, ensembles 04's
     assert len({(c.epochs, c.data_fraction, c.augment) for c in archs.values()}) == 1  # same budget for all
 
 
@@ -400,3 +400,22 @@ def test_the_distilled_model_ships_only_where_distillation_holds_on_validation_i
 
     assert ships(study("holds")) and not ships(study("tie")) and not ships(study("reversed"))
     assert not ships(study("holds", seeds=(0,)))  # judged on every seed, not on the first alone
+
+
+def test_stored_probabilities_are_computed_once_and_again_for_another_checkpoint(synthetic, monkeypatch, tmp_path):
+    records = fu.course.records
+    checkpoint = tmp_path / "model.pt"
+    fu.save_model(checkpoint, fu.build_model("plain_cnn", depth=2, width=16))
+    images = synthetic.test.images[:40]
+    probs = records.stored_probabilities("tiny", checkpoint, images, tta="flip", chunk=16)
+    assert probs.shape == (40, 7) and (fu.records_dir() / "probabilities" / "tiny.npz").is_file()
+    calls = []
+    real = records.predict_proba
+    monkeypatch.setattr(records, "predict_proba", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert (records.stored_probabilities("tiny", checkpoint, images, tta="flip") == probs).all() and calls == []
+    records.stored_probabilities("tiny", checkpoint, images[:20], tta="flip")  # other faces: computed again
+    assert calls
+    calls.clear()
+    fu.save_model(checkpoint, fu.build_model("plain_cnn", depth=3, width=16))  # another checkpoint
+    records.stored_probabilities("tiny", checkpoint, images[:20], tta="flip")
+    assert calls

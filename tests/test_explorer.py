@@ -1,6 +1,7 @@
 """The misclassification explorer without a browser: selection, paging, the audit join, the widget's
 callbacks (driven from Python, also from several threads at once) and the committed notebook's state."""
 
+import re
 import threading
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def test_page_of_status_and_pairs():
     assert explorer.page_status(642, 99, 12) == "showing 637-642 of 642"  # clamped like page_of
     assert explorer.page_status(5, 0, 12) == "showing 1-5 of 5"
     assert explorer.page_status(0, 0, 12).startswith("no face matches")
+    assert explorer.page_status(0, 0, 12, right=3).startswith("no mistake: the model gets every face these filters keep right (3)")
     cm = np.array([[5, 3, 0], [1, 6, 0], [0, 4, 2]])
     pairs = explorer.most_confused_pairs(cm, CLASSES, k=2)
     assert pairs[["true", "predicted", "count"]].values.tolist() == [["c", "b", 4], ["a", "b", 3]]
@@ -123,7 +125,7 @@ def make_ui(view=None, **kwargs):
 
 
 def shown_ids(ui):
-    return [cell.button.description for cell in ui.cells if cell.box.layout.display != "none"]
+    return [re.search(r"#\d+", cell.caption).group() for cell in ui.cells if cell.layout.display != "none"]
 
 
 def test_the_explorer_pages_with_buttons_and_typing():
@@ -133,11 +135,11 @@ def test_the_explorer_pages_with_buttons_and_typing():
     assert list(ui.selection) == [1, 7, 2, 8, 4, 10] and list(ui.shown) == [1, 7]
     assert shown_ids(ui) == ["#101", "#107"] and "showing 1-2 of 6" in ui.status.value
     assert ui.page.max == 3 and ui.page.continuous_update and ui.prev.disabled and not ui.next.disabled
-    first = bytes(ui.cells[0].image.value)
-    assert first.startswith(b"\x89PNG")
+    first = ui.cells[0].src
+    assert first.startswith("data:image/png;base64,")
     ui.next.click()
     assert ui.page.value == 2 and list(ui.shown) == [2, 8] and "showing 3-4 of 6" in ui.status.value
-    assert bytes(ui.cells[0].image.value) != first and not ui.prev.disabled
+    assert ui.cells[0].src != first and not ui.prev.disabled
     ui.next.click()
     ui.next.click()  # past the last page: stays there
     assert ui.page.value == 3 and ui.next.disabled and shown_ids(ui) == ["#104", "#110"]
@@ -174,7 +176,7 @@ def test_the_explorer_filters_by_the_audit():
     flags.loc[7, "twin"] = True
     flags.loc[4, "conflict"] = True
     ui, _ = make_ui(view=fake_view(n_repeat=2, flags=flags))
-    assert "[twin]" in ui.cells[1].caption.value and "[" not in ui.cells[0].caption.value
+    assert "[twin]" in ui.cells[1].caption and "[" not in ui.cells[0].caption
     ui.audit.value = "flagged"
     assert list(ui.selection) == [7, 4]
     ui.audit.value = "conflict"
@@ -188,13 +190,52 @@ def test_clicking_a_face_shows_its_details_with_two_grad_cams():
     ui, calls = make_ui()
     assert ui.details.layout.display == "none" and ui.hint.layout.display != "none"  # no empty image
     assert "Pick a face" in ui.hint.value
-    ui.cells[1].button.click()  # row 7: true a, predicted b
+    ui.cells[1].click()  # row 7: true a, predicted b
     assert ui.picked == 7 and calls == [[1, 0]]  # Grad-CAM of the predicted, then the true class
     assert bytes(ui.details.value).startswith(b"\x89PNG") and ui.details.layout.display != "none"
     assert ui.hint.layout.display == "none" and "#107" in ui.details_caption.value
     ui.split.value = "validation"  # another split: its ids mean other faces, so the details go
     assert ui.picked is None and ui.details.layout.display == "none" and list(ui.selection) == [1, 2, 4]
     assert plt.get_fignums() == before  # nothing drawn through pyplot
+
+
+def test_a_click_in_the_browser_on_a_face_picks_it():
+    ui, calls = make_ui()
+    ui.cells[1]._handle_custom_msg({"type": "pick"}, [])  # the message the face's button sends
+    assert ui.picked == 7 and calls == [[1, 0]]
+
+
+def test_the_details_follow_the_filters_and_pages():
+    ui, _ = make_ui()
+    ui.cells[0].click()  # row 1: true a, predicted b
+    ui.true_class.value = 0  # the face still shows: its details stay
+    assert ui.picked == 1 and ui.details.layout.display != "none"
+    ui.predicted_class.value = 2  # nothing matches: no details of a face that is gone
+    assert "no face matches" in ui.status.value and ui.picked is None
+    assert ui.details.layout.display == "none" and ui.details_caption.layout.display == "none"
+    assert ui.hint.layout.display != "none"
+    ui.predicted_class.value = explorer.ALL
+    ui.cells[0].click()
+    ui.errors_only.value = False  # row 1 leaves the first page
+    assert 1 not in ui.shown and ui.picked is None and ui.details.layout.display == "none"
+    ui.cells[0].click()
+    ui.next.click()  # another page
+    assert ui.picked is None and ui.details.layout.display == "none"
+
+
+def test_pair_counts_follow_the_audit_and_an_empty_errors_only_says_why():
+    flags = pd.DataFrame({k: np.zeros(12, bool) for k in explorer.FLAGS})
+    flags.loc[[1, 4, 7], "twin"] = True  # two a-as-b mistakes, one c-as-b
+    flags.loc[[0, 6], "blank"] = True  # predicted right
+    ui, _ = make_ui(view=fake_view(n_repeat=2, flags=flags))
+    assert [label for label, _ in ui.pair.options[1:]] == ["a as b (2)", "b as a (2)", "c as b (2)"]
+    ui.audit.value = "twin"
+    assert [label for label, _ in ui.pair.options[1:]] == ["a as b (2)", "c as b (1)"]
+    ui.audit.value = "blank"  # the model gets both blank faces right: errors only leaves nothing, and says so
+    assert [label for label, _ in ui.pair.options] == [explorer.NO_PAIR_LABEL]
+    assert len(ui.selection) == 0 and "every face these filters keep right (2)" in ui.status.value
+    ui.errors_only.value = False
+    assert sorted(ui.selection) == [0, 6]
 
 
 def test_callbacks_from_several_threads_leave_a_consistent_page():
@@ -211,7 +252,7 @@ def test_callbacks_from_several_threads_leave_a_consistent_page():
                 elif action == 1:
                     ui.prev.click()
                 elif action == 2:
-                    ui.cells[int(rng.integers(2))].button.click()
+                    ui.cells[int(rng.integers(2))].click()
                 else:
                     ui.predicted_class.value = int(rng.choice([explorer.ALL, 0, 1]))
         except Exception as error:  # noqa: BLE001 - reported below
@@ -226,6 +267,7 @@ def test_callbacks_from_several_threads_leave_a_consistent_page():
     expected, pages = explorer.page_of(ui.selection, ui.page.value - 1, ui.page_size)
     assert list(ui.shown) == list(expected) and ui.page.max == pages
     assert shown_ids(ui) == [f"#{ui.view.ids[i]}" for i in expected]
+    assert ui.picked is None or ui.picked in ui.shown
 
 
 def test_static_figures_are_not_pyplot_figures():

@@ -1,5 +1,6 @@
 """Reading photos, detecting faces (three detectors) and cropping them as FER-2013 did."""
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -93,6 +94,19 @@ def test_the_score_threshold_drops_only_weaker_detections(astronaut):
     assert {f.box for f in kept} == {f.box for f in every if f.score >= DEFAULT_MIN_SCORE["haar"]}
     assert len(kept) < len(every)
     assert any(iou(f.box, tuple(10 * v for v in ASTRONAUT_FACE)) > 0.6 for f in kept)
+
+
+@pytest.mark.parametrize("detector", ["centerface", "mtcnn"])
+def test_a_threshold_below_the_detectors_own_cut_only_adds_weaker_detections(detector):
+    """Asked for detections down to 0.1, CenterFace and MTCNN lower their own cut (0.3; 0.7 for MTCNN's last
+    stage): what scores at least the cut is what the default search finds, and more comes below it."""
+    cut = {"centerface": fu.detectors.CENTERFACE_THRESHOLD, "mtcnn": fu.detectors.MTCNN_THRESHOLDS[2]}[detector]
+    assert fu.detectors.score_cut(detector, 0.1) and not fu.detectors.score_cut(detector, cut)
+    scene = np.hstack([samples.astronaut(), np.dstack([samples.camera()] * 3), cv2.resize(samples.coffee(), (512, 512)),
+                       np.dstack([samples.gravel()] * 3)])
+    low, default = (detect_faces(scene, detector, max_side=None, min_score=score) for score in (0.1, cut))
+    assert {f.box for f in low if f.score >= cut} == {f.box for f in default}
+    assert len(low) > len(default) and min(f.score for f in low) >= 0.1
 
 
 @pytest.mark.parametrize("detector", DETECTORS)

@@ -1,4 +1,5 @@
-"""scripts/notebook_widgets.py: committed notebooks carry no widget state; JupyterLab saves a valid one."""
+"""scripts/notebook_widgets.py: committed notebooks carry no widget state and the metadata JupyterLab writes;
+JupyterLab saves no widget state and no Python version (fer_utils/course/lab_hooks.py)."""
 
 import nbformat
 
@@ -27,14 +28,81 @@ def test_the_committed_notebook_carries_no_widget_state():
     assert views == [], "run `python scripts/notebook_widgets.py strip notebooks/05_what_the_model_gets_wrong.ipynb` (CONTRIBUTING.md)"
 
 
-def test_lab_settings_make_jupyterlab_save_the_widget_state(tmp_path):
+def test_lab_settings_make_jupyterlab_save_no_widget_state_and_no_python_version(tmp_path):
     import json
 
     (tmp_path / "overrides.json").write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "x"}}))
-    assert notebook_widgets.main(["lab-settings", "--dir", str(tmp_path)]) == 0
+    assert notebook_widgets.main(["lab-settings", "--dir", str(tmp_path), "--config-dir", str(tmp_path / "etc")]) == 0
     settings = json.loads((tmp_path / "overrides.json").read_text())
-    assert settings["@jupyter-widgets/jupyterlab-manager:plugin"] == {"saveState": True}
+    assert settings["@jupyter-widgets/jupyterlab-manager:plugin"] == {"saveState": False}
     assert settings["@jupyterlab/apputils-extension:themes"] == {"theme": "x"}  # merged, not replaced
+    server = json.loads((tmp_path / "etc" / "jupyter_server_config.d" / "fer-course.json").read_text())
+    assert server == {"ServerApp": {"jpserver_extensions": {"fer_utils.course.lab_hooks": True}}}
+
+
+def test_the_server_extension_saves_no_python_version_and_no_widget_before_a_save():
+    import importlib
+
+    hooks = importlib.import_module("fer_utils.course.lab_hooks")
+    assert hooks._jupyter_server_extension_points() == [{"module": "fer_utils.course.lab_hooks"}]
+    info = {**notebook_widgets.LANGUAGE_INFO, "version": "3.11.7"}
+    view = {"output_type": "display_data", "metadata": {},
+            "data": {hooks.WIDGET_VIEW: {"model_id": "abc"}, "text/plain": "VBox(...)"}}
+    content = nbformat.v4.new_notebook(metadata={"language_info": info, "kernelspec": notebook_widgets.KERNELSPEC,
+                                                 "widgets": {"application/vnd.jupyter.widget-state+json": {}}})
+    content.cells = [nbformat.v4.new_code_cell("ui", outputs=[view])]
+    model = {"type": "notebook", "content": dict(content)}
+    hooks.before_save(model=model, path="x.ipynb", contents_manager=None)
+    saved = model["content"]
+    assert saved["metadata"] == {"language_info": notebook_widgets.LANGUAGE_INFO, "kernelspec": notebook_widgets.KERNELSPEC}
+    assert saved["cells"][0]["outputs"][0]["data"] == {"text/plain": hooks.STATIC_NOTE}  # reopened: the note, not dead controls
+    text = {"type": "file", "content": "version"}
+    hooks.before_save(model=text, path="x.txt", contents_manager=None)  # other files: untouched
+    assert text == {"type": "file", "content": "version"}
+
+    class Manager:  # what the server gives the extension: its contents manager, to register the hook with
+        def __init__(self):
+            self.hooks = []
+
+        def register_pre_save_hook(self, hook):
+            self.hooks.append(hook)
+
+    server = type("Server", (), {"contents_manager": Manager()})()
+    hooks._load_jupyter_server_extension(server)
+    assert server.contents_manager.hooks == [hooks.before_save]
+
+
+def test_the_metadata_is_what_jupyterlab_writes_for_this_environments_kernel():
+    """JupyterLab writes the kernelspec of the kernel it runs (`jupyter kernelspec list`) and the language_info of the
+    kernel's reply, whose version the server drops: the committed notebooks carry exactly those."""
+    from ipykernel.ipkernel import IPythonKernel
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert notebook_widgets.KERNELSPEC == {"display_name": spec.display_name, "language": spec.language, "name": "python3"}
+    reply = {k: v for k, v in IPythonKernel.language_info.items() if k != "version"}
+    assert notebook_widgets.LANGUAGE_INFO == reply
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                                            "language_info": {"name": "python", "version": "3.10.0"}, "authors": ["x"]})
+    assert notebook_widgets.lab_metadata(nb)
+    assert nb.metadata == {"kernelspec": notebook_widgets.KERNELSPEC, "language_info": notebook_widgets.LANGUAGE_INFO,
+                           "authors": ["x"]}  # other metadata kept
+    assert not notebook_widgets.lab_metadata(nb)
+
+
+def test_the_committed_notebooks_carry_the_metadata_jupyterlab_writes():
+    """Else a notebook opened and saved in JupyterLab, no cell changed, shows in `git status` (CONTRIBUTING.md, 9)."""
+    paths = sorted([*(fu.PROJECT_ROOT / "notebooks").glob("[0-9]*.ipynb"), *(fu.PROJECT_ROOT / "solutions").glob("[0-9]*.ipynb")])
+    assert paths
+
+    def as_jupyterlab_writes(path) -> bool:
+        metadata = nbformat.read(path, as_version=4).metadata
+        return (metadata.get("kernelspec"), metadata.get("language_info")) == (notebook_widgets.KERNELSPEC,
+                                                                               notebook_widgets.LANGUAGE_INFO)
+
+    differ = [p.name for p in paths if not as_jupyterlab_writes(p)]
+    assert differ == [], "run `make clean-notebooks` (scripts/notebook_widgets.py strip, then nb-clean)"
 
 
 def test_each_widget_keeps_its_own_note():

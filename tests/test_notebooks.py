@@ -39,6 +39,15 @@ def test_notebook_follows_the_conventions(path):
     assert sum(bool(c.outputs) for c in code) >= len(code) // 2
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_chapter_reads_in_one_sitting(path):
+    """No code cell over 35 lines, and at most about 1,600 words of prose (inline code counted as one word)."""
+    nb = nbformat.read(path, as_version=4)
+    longest = max(len(c.source.splitlines()) for c in nb.cells if c.cell_type == "code")
+    words = sum(len(re.sub(r"`[^`]*`", "code", c.source).split()) for c in nb.cells if c.cell_type == "markdown")
+    assert longest <= 35 and words <= 1600, f"{path.name}: a code cell of {longest} lines, {words} words of prose"
+
+
 SOLUTIONS = Path(__file__).parents[1] / "solutions"
 
 

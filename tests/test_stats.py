@@ -113,3 +113,16 @@ def test_the_noise_of_a_difference_of_means_shrinks_with_the_seeds():
     assert stats.difference_threshold(sd, runs=(1, 1)) == pytest.approx(stats.difference_threshold(sd))
     assert list(stats.difference_threshold(sd, runs=(np.array([1, 2]), 2))) == pytest.approx(
         [2 * sd * np.sqrt(1.5), 2 * sd])
+
+
+def test_the_seed_sd_interval_covers_the_true_sd_95_times_in_100():
+    rng = np.random.default_rng(0)
+    true_sd, covered = 0.004, 0
+    for _ in range(4000):
+        groups = rng.normal(0.55, true_sd, (7, 3)) + rng.normal(0, 0.05, (7, 1))  # 7 settings x 3 seeds, 14 dof
+        low, high = fu.stats.seed_sd_interval(fu.stats.seed_sd(groups))
+        covered += low <= true_sd <= high
+    assert 0.94 <= covered / 4000 <= 0.96
+    noise = fu.stats.SeedNoise(0.0034, 14)
+    low, high = fu.stats.seed_sd_interval(noise)
+    assert low < noise.sd < high and high / low > 2  # 14 degrees of freedom leave the sd uncertain by a factor of two

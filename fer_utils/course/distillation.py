@@ -106,7 +106,7 @@ def validation_study(data, runs: dict[str, ExperimentConfig], seed_sd: float, di
            "minutes": {label: records[label]["train_seconds"] / 60 for pair in labels for label in pair}}
     for mode, predicted in predictions.items():
         pairs = {f"seed {s}": mcnemar(predicted[student] == val.labels, predicted[teacher] == val.labels)
-                 for s, (student, teacher) in zip(SEEDS, labels)}
+                 for s, (student, teacher) in zip(SEEDS, labels, strict=True)}
         gain = float(np.mean([pair["difference"] for pair in pairs.values()]))
         out[mode] = {"accuracy": {name: accuracy_with_interval(val.labels, p) for name, p in predicted.items()},
                      "student vs teacher": pairs,

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..config import TTA_MODES, ExperimentConfig
 from ..evaluate import predict_proba
-from ..experiments import with_interval
+from ..experiments import twin_metrics, with_interval
 from ..stats import difference_threshold, seed_sd
 from ..storage import load_json, records_dir
 from .records import FAST_RESIDUAL, PROXY, load_study
@@ -278,3 +278,20 @@ def refit_follows_curve(final_record: dict, directory=None) -> dict:
     and 'current' (the same policy and epochs). A curve that grows after the refit can overtake it."""
     then, now = final_record["choice"], curve_choice(directory)
     return {"then": then, "now": now, "current": (then["augment"], then["epochs"]) == (now["augment"], now["epochs"])}
+
+
+def twin_finding(metrics: dict) -> str:
+    """Notebook 04's sentence on the test faces that have an exact twin in training, from an
+    ``evaluate_checkpoint`` record's metrics: their accuracy against the others', each with its interval, and
+    what the overlap (or not) of the intervals says; '' where no test face has a twin (a small fast-mode set)."""
+    twins, others = twin_metrics(metrics), with_interval(metrics["deduplicated"])
+    if not twins["n"]:
+        return ""
+    memory = twins["low"] > others["high"]
+    return (f"The {twins['n']:,} test images with an exact twin in training get {twins['accuracy']:.1%} "
+            f"[{twins['low']:.1%}, {twins['high']:.1%}] right, the other {others['n']:,} {others['accuracy']:.1%} "
+            f"[{others['low']:.1%}, {others['high']:.1%}]: "
+            + ("the intervals do not overlap, so the model answers the twins partly from memory, and the full test set "
+               "flatters it; " if memory else "the intervals overlap; ")
+            + f"disgust's F1 is {metrics['test']['f1_disgust']:.2f} with them and {metrics['deduplicated']['f1_disgust']:.2f} "
+            "without. The deduplicated row is the estimate for new faces.")

@@ -7,19 +7,34 @@ notebook stores goes through ``cached``. Both use the package's one record cache
 (``fer_utils.storage.stored``), and ``$FER_RETRAIN=1`` makes everything again.
 
 Proxy budgets keep each grid rerunnable on a 2-core CPU: half of the training split and 10 epochs per
-run (``PROXY``), the same for notebooks 02, 03, 04's candidates and 07.
+run (``PROXY``), the same for notebooks 02, 03, 04's candidates and 08.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import time
 from pathlib import Path
 
+import numpy as np
+
+from ..checkpoints import load_model
 from ..config import ExperimentConfig
+from ..evaluate import predict_proba
 from ..experiments import run_experiment, stored_record
 from ..paths import runs_dir
 from ..runtime import fast_mode
-from ..storage import records_dir, retrain_requested, save_record, stored
+from ..storage import (
+    atomic_write,
+    file_sha256,
+    records_dir,
+    retrain_requested,
+    save_record,
+    sha256,
+    stored,
+)
 
 # The CPU-efficient residual network: no residual block at 48x48 (the stem conv only), then
 # three stages at 24, 12 and 6 pixels. Same 1.2M parameters as the original report's model,
@@ -79,3 +94,31 @@ def cached(name: str, compute, **settings) -> dict:
         record = stored(path)
     return record
 
+
+
+def stored_probabilities(name: str, checkpoint: str | os.PathLike, images: np.ndarray, tta: bool | str = False,
+                         chunk: int = 256) -> np.ndarray:
+    """``checkpoint``'s probabilities on ``images`` ((N, 48, 48) -> (N, 7)) with ``tta``, stored as
+    results/probabilities/<name>.npz (results/fast/ in fast mode) and read back while the checkpoint's file,
+    the images and the TTA are the same; computed only when missing, with the expected time said first and
+    a progress bar (notebook 05 reads notebook 04's test predictions this way)."""
+    path = records_dir() / "probabilities" / f"{name}.npz"
+    made = {"checkpoint_sha256": file_sha256(checkpoint), "images_sha256": sha256(np.ascontiguousarray(images).tobytes()),
+            "tta": str(tta)}
+    if path.is_file() and not retrain_requested():
+        with np.load(path) as stored_file:
+            if json.loads(str(stored_file["made"])) == made:
+                return stored_file["probs"]
+    from tqdm.auto import tqdm
+
+    model = load_model(checkpoint)
+    parts = np.array_split(np.arange(len(images)), max(1, -(-len(images) // chunk)))
+    began = time.perf_counter()
+    probs = [predict_proba(model, images[parts[0]], tta=tta)]
+    per_part = time.perf_counter() - began
+    print(f"computing {name}: {len(images):,} faces, TTA {tta!r}, about {per_part * len(parts) / 60:.1f} min on this machine "
+          f"(measured on the first {len(parts[0]):,}); stored in {path.name} for the next run", flush=True)
+    probs += [predict_proba(model, images[part], tta=tta) for part in tqdm(parts[1:], desc=name, unit="chunk")]
+    probs = np.concatenate(probs)
+    atomic_write(path, lambda f: np.savez_compressed(f, probs=probs, made=json.dumps(made)))
+    return probs

@@ -2,7 +2,7 @@
 
 A target is a number a result is held to: ``verdicts.verdict(value, target=...)`` says 'met' or
 'missed' (or 'at the target', for a timing whose spread straddles it). Notebook 04 owns the final
-model's targets, notebook 06 the pipeline's; their Summaries and the README judge them through that
+model's targets, notebook 06 the photo pipeline's and notebook 07 the real-time pipeline's; their Summaries and the README judge them through that
 one function.
 
 Dropped: the 1.0 ms per face (fp32, one thread) set for an earlier, smaller model. Today's model needs
@@ -46,17 +46,21 @@ _FRAME_RATE = "a webcam or a video delivers 30 frames a second"
 FINAL_MODEL_TTA = {"test": Target(0.695, _PUBLISHED), "PrivateTest": Target(0.705, _PUBLISHED)}
 FINAL_MODEL_ONE_PASS = {"test": Target(0.685, _ONE_PASS), "PrivateTest": Target(0.695, _ONE_PASS)}
 
-# What the photo, video and real-time pipeline must reach (notebook 06): shares of faces, false faces per
-# face-free photo, frames per second on one thread at 640x480.
-VIDEO_END_TO_END = Target(0.55, _PIPELINE + "for the video setting, which searches a smaller frame than the photo "
-                                              "setting (60%)")
-PIPELINE = {
+# What the photo pipeline must reach (notebook 06): shares of faces, false faces per face-free photo.
+PHOTO_PIPELINE = {
     "real photos: faces found": Target(0.95, _PIPELINE + "for photos of people"),
     "real photos: false faces per face-free photo": Target(1 / 20, _PIPELINE + "for photos without people",
                                                            higher_is_better=False),
     "pasted faces: found, photo setting": Target(0.90, _PIPELINE + "for FER-2013's faces pasted into photos"),
     "pasted faces: end to end, photo setting": Target(0.60, _PIPELINE + "for FER-2013's faces pasted into photos"),
+}
+# What the video pipeline must reach (notebook 07): the video setting's accuracy, frames per second on one
+# thread at 640x480.
+VIDEO_END_TO_END = Target(0.55, _PIPELINE + "for the video setting, which searches a smaller frame than the photo "
+                                              "setting (60%)")
+REAL_TIME = {
     "pasted faces: end to end, video setting": VIDEO_END_TO_END,
     "fps, detecting every frame (video setting)": Target(30.0, _FRAME_RATE + ": one CPU thread keeps up at 640x480"),
     "fps, detecting every third frame and tracking": Target(60.0, _FRAME_RATE + ": twice that leaves room on a busy machine"),
 }
+PIPELINE = {**PHOTO_PIPELINE, **REAL_TIME}

@@ -1,4 +1,4 @@
-"""Notebook 07: transfer learning, MTCNN's ONet pretrained on faces against the same network from
+"""Notebook 08: transfer learning, MTCNN's ONet pretrained on faces against the same network from
 scratch, and the label-budget curve of what pretraining buys."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from ..stats import SeedNoise, difference_threshold, seed_sd, welch
 from .records import PROXY, SEEDS
 from .verdicts import verdict
 
-# Transfer learning (notebook 07): MTCNN's ONet, pretrained on faces, against the same network
+# Transfer learning (notebook 08): MTCNN's ONet, pretrained on faces, against the same network
 # from scratch, at the proxy budget with the final model's augmentation and label smoothing,
 # selected and compared on the deduplicated validation split only.
 TRANSFER = dataclasses.replace(PROXY, model="onet", model_kwargs={}, augment="hflip+shift", label_smoothing=0.1,
@@ -30,7 +30,7 @@ LABEL_BUDGET_ARMS = ("from scratch", "fine-tune all layers")
 
 
 def transfer_comparison() -> dict[str, ExperimentConfig]:
-    """Notebook 07: each way of using ONet (from scratch, probe, fine-tuning) with three seeds."""
+    """Notebook 08: each way of using ONet (from scratch, probe, fine-tuning) with three seeds."""
     return {f"{arm}, seed {seed}": dataclasses.replace(TRANSFER, model_kwargs=kwargs, seed=seed)
             for arm, kwargs in TRANSFER_ARMS.items() for seed in SEEDS}
 
@@ -58,7 +58,7 @@ def label_budget_seeds(fraction: float) -> tuple[int, ...]:
 
 
 def label_budget() -> dict[str, ExperimentConfig]:
-    """Notebook 07's label-budget curve: pretrained vs scratch on a growing share of the labels, with
+    """Notebook 08's label-budget curve: pretrained vs scratch on a growing share of the labels, with
     matched optimiser steps (``label_budget_passes``) and three seeds at the smallest shares. The points at
     the proxy's share are the comparison's runs, under their labels (one record each, not two)."""
     def label(arm: str, fraction: float, seed: int) -> str:
@@ -108,7 +108,7 @@ def pretraining_gains(points, seed_sd: float):
 
 
 def transfer_findings(arms, gains, seed_sd: float, plain_accuracy: float) -> dict:
-    """Notebook 07's verdicts: each way of using ONet against training it from scratch (``arms``:
+    """Notebook 08's verdicts: each way of using ONet against training it from scratch (``arms``:
     ``compare_to_baseline``'s table over three seeds, judged by Welch's test), where pretraining pays on
     the label-budget curve (``pretraining_gains``' table), and whether the final model's family, one run of
     ``plain_accuracy`` at the same budget and split, beats ONet's best arm beyond seed noise (one run
