@@ -10,18 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from fer_utils.checkpoints import photo_checkpoint
-from fer_utils.course import distillation, ensemble
 from fer_utils.course.ablation import seed_runs
 from fer_utils.course.face_study import pipeline_findings
 from fer_utils.course.final_model import (
     FINAL_NAME,
-    FINAL_ONE_PASS_NAME,
-    FINAL_TEST_NAME,
     budget_frame,
-    choose_final_recipe,
     final_model_findings,
 )
+from fer_utils.course.summaries import tested_models
 from fer_utils.experiments import with_interval
 from fer_utils.paths import PROJECT_ROOT, RESULTS_DIR
 from fer_utils.stats import difference_threshold, format_interval, seed_sd
@@ -40,30 +36,9 @@ def _interval(m: dict) -> str:
     return format_interval(m["accuracy"], m["low"], m["high"], digits=2)
 
 
-def model_rows() -> list[tuple[str, dict, dict]]:
-    """(label, TTA metrics, one-pass metrics) of each model the course tested once, from their records."""
-    final = _load(RESULTS_DIR / "experiments" / f"{FINAL_NAME}.json")
-    rows = []
-    if final is not None:
-        rows.append((f"the shipped model, {choose_final_recipe(RESULTS_DIR / 'experiments')[0]} (`results/final_model.pt`, "
-                     f"{final['params'] / 1e6:.1f}M parameters, {final['train_seconds'] / 60:.0f} CPU minutes)",
-                     FINAL_TEST_NAME, FINAL_ONE_PASS_NAME))
-    photos = "; `predict` on photos" if photo_checkpoint() == ensemble.ENSEMBLE_PATH else ""
-    rows.append((f"its ensemble with a second seed (`results/final_ensemble.pt`{photos})",
-                 ensemble.TEST_NAME, ensemble.ONE_PASS_NAME))
-    rows.append(("the shipped model's config distilled from that ensemble (`results/final_distilled.pt`)",
-                 distillation.TEST_NAME, distillation.ONE_PASS_NAME))
-    tested = []
-    for label, tta_name, one_name in rows:
-        tta, one = (_load(RESULTS_DIR / f"{name}.json") for name in (tta_name, one_name))
-        if tta is not None and one is not None:
-            tested.append((label, tta["metrics"], one["metrics"]))
-    return tested
-
-
 def render() -> str:
     original = load_json(RESULTS_DIR / "original_report.json")["test"]
-    rows = model_rows()
+    rows = tested_models()
     if not rows:
         return "The final model has not been trained and evaluated yet (`make final-model`, then `make report`).\n"
     tta = load_json(RESULTS_DIR / "experiments" / f"{FINAL_NAME}.json")["config"]["tta"]

@@ -255,8 +255,9 @@ def chapter_04(data: FER2013 | None = None, directory: Path = RESULTS_DIR) -> st
         + ("`predict` uses it for photos; real time keeps the single model." if ensemble.wins(study) else
            "It is not worth its cost: `predict` keeps the single model."),
         *_distillation_lines(directory),
-        "**The test set** was used once per model: the shipped model (section 4) and the ensemble (section 5), each after every "
-        "choice was made on validation. **Next:** notebook 05 looks inside the mistakes.",
+        "**The test set** was used once per model: the shipped model (section 4), the ensemble (section 5)"
+        + (", the distilled refit (section 6)" if len(tested_models(directory)) == 3 else "")
+        + ", each after every choice was made on validation. **Next:** notebook 05 looks inside the mistakes.",
     ])
 
 
@@ -281,7 +282,45 @@ def _distillation_lines(directory: Path) -> list[str]:
             + ("By the rule fixed before the second seed, the distilled refit replaces the shipped single model."
                if distillation.ships(study) else
                "By the rule fixed before the second seed (it must hold in one pass), the shipped model stays the one "
-               "trained on labels.")]
+               "trained on labels.")
+            + _distilled_test(directory)]
+
+
+def _distilled_test(directory: Path) -> str:
+    """The distilled refit on the test set, once, where it was tested: one pass and with TTA, test and PrivateTest."""
+    names = (distillation.ONE_PASS_NAME, distillation.TEST_NAME)
+    if not all((directory / f"{name}.json").exists() for name in names):
+        return " The distilled refit on all the training images is not tested yet."
+    one, tta = (_tested(directory, name) for name in names)
+    return (f" The distilled refit, tested once: {_with_ci(one['test'])} in one pass ({_with_ci(one['PrivateTest'])} on "
+            f"PrivateTest), {_with_ci(tta['test'])} with TTA ({_with_ci(tta['PrivateTest'])}).")
+
+
+def _distilled_label(directory: Path) -> str:
+    """The distilled refit's row: what it is, what it cost (its teacher's probabilities apart) and whether it ships."""
+    path = directory / "experiments" / f"{distillation.REFIT_NAME}.json"
+    record = load_json(path) if path.exists() else None
+    validation = directory / f"{distillation.VALIDATION_NAME}.json"
+    shipped = validation.exists() and distillation.ships(load_json(validation))
+    cost = (f", {record['train_seconds'] / 60:.0f} CPU minutes and {record['teacher']['seconds'] / 60:.0f} for its "
+            "teacher's probabilities" if record else "")
+    return (f"the shipped model's config distilled from that ensemble (`results/{distillation.REFIT_NAME}.pt`{cost}; "
+            + ("shipped)" if shipped else "not shipped: a tie on validation)"))
+
+
+def tested_models(directory: Path = RESULTS_DIR) -> list[tuple[str, dict, dict]]:
+    """(label, metrics with the TTA, metrics in one pass) of each model the course tested once (notebook 04): the
+    shipped model, its seed ensemble and the distilled model, where their ``evaluate_checkpoint`` records exist."""
+    directory = Path(directory)
+    final = load_json(directory / "experiments" / f"{final_model.FINAL_NAME}.json")
+    chosen, _ = final_model.choose_final_recipe(directory / "experiments")
+    photos = "; `predict` on photos" if photo_checkpoint() == ensemble.ENSEMBLE_PATH else ""
+    rows = [(f"the shipped model, {chosen} (`results/final_model.pt`, {final['params'] / 1e6:.1f}M parameters, "
+             f"{final['train_seconds'] / 60:.0f} CPU minutes)", final_model.FINAL_TEST_NAME, final_model.FINAL_ONE_PASS_NAME),
+            (f"its ensemble with a second seed (`results/final_ensemble.pt`{photos})", ensemble.TEST_NAME, ensemble.ONE_PASS_NAME),
+            (_distilled_label(directory), distillation.TEST_NAME, distillation.ONE_PASS_NAME)]
+    return [(label, load_json(directory / f"{tta}.json")["metrics"], load_json(directory / f"{one}.json")["metrics"])
+            for label, tta, one in rows if (directory / f"{tta}.json").exists() and (directory / f"{one}.json").exists()]
 
 
 def chapter_05(directory: Path = RESULTS_DIR) -> str:
