@@ -17,10 +17,9 @@ from fer_utils.course.final_model import (
     budget_frame,
     final_model_findings,
 )
-from fer_utils.course.summaries import tested_models
-from fer_utils.experiments import with_interval
+from fer_utils.course.summaries import tested_models, with_ci
 from fer_utils.paths import PROJECT_ROOT, RESULTS_DIR
-from fer_utils.stats import difference_threshold, format_interval, seed_sd
+from fer_utils.stats import difference_threshold, seed_sd
 from fer_utils.storage import load_json
 
 README = PROJECT_ROOT / "README.md"
@@ -28,12 +27,6 @@ README = PROJECT_ROOT / "README.md"
 
 def _load(path: Path):
     return load_json(path) if path.exists() else None
-
-
-def _interval(m: dict) -> str:
-    """An accuracy with its 95% interval, from a subset's metrics with 'accuracy' and 'n'."""
-    m = with_interval(m)
-    return format_interval(m["accuracy"], m["low"], m["high"], digits=2)
 
 
 def render() -> str:
@@ -44,8 +37,8 @@ def render() -> str:
     tta = load_json(RESULTS_DIR / "experiments" / f"{FINAL_NAME}.json")["config"]["tta"]
     lines = [f"| model | one pass: test | PrivateTest | with TTA (*{tta}*): test | PrivateTest |", "|---|---:|---:|---:|---:|",
              f"| the original report's residual CNN | {original['accuracy']:.2%} | – | – | – |"]
-    lines += [f"| {label} | {_interval(one['test'])} | {_interval(one['PrivateTest'])} | {_interval(m['test'])} | "
-              f"{_interval(m['PrivateTest'])} |" for label, m, one in rows]
+    lines += [f"| {label} | {with_ci(one['test'])} | {with_ci(one['PrivateTest'])} | {with_ci(m['test'])} | "
+              f"{with_ci(m['PrivateTest'])} |" for label, m, one in rows]
     shipped = rows[0][1]
     experiments = RESULTS_DIR / "experiments"
     found = final_model_findings(shipped, rows[0][2], budget_frame(experiments),
@@ -59,7 +52,7 @@ def render() -> str:
         "intervals; *one pass* is what video, the webcam and `predict --no-tta` give. Every choice was made on training or "
         "validation faces, and each model met the test set once (notebook 04). On the "
         f"{shipped['deduplicated']['n']:,} test faces with no exact twin in the training set (notebook 01) the shipped "
-        f"model scores {_interval(shipped['deduplicated'])} with TTA: the honest figure for new faces. Targets met: "
+        f"model scores {with_ci(shipped['deduplicated'])} with TTA: the honest figure for new faces. Targets met: "
         f"{met} of 4 for the model (notebook 04), {met_pipeline} of {len(pipeline)} for the photo and real-time pipeline "
         "(notebooks 06 and 07). Each chapter's Summary gives the rest.",
         "",

@@ -179,6 +179,23 @@ def page_state(page) -> str:
             f"not run yet: {pending[:5]}{' ...' if len(pending) > 5 else ''}")
 
 
+def chromium_page(p, profile: Path, console_errors: list[str], viewport=(1400, 1000), args=(),
+                  navigation_timeout_s: float = PAGE_TIMEOUT_S):
+    """Headless Chromium (``p``: a started sync_playwright) on a fresh ``profile`` folder, and its page, with the
+    course's timeouts; the page's console errors and uncaught errors collect in ``console_errors``. Returns
+    (context, page): close the context when done."""
+    width, height = viewport
+    context = p.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *args],
+        viewport={"width": width, "height": height}, timeout=PAGE_TIMEOUT_S * 1000)
+    page = context.pages[0] if context.pages else context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_S * 1000)
+    page.set_default_navigation_timeout(navigation_timeout_s * 1000)
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: console_errors.append(f"page error: {e}"))
+    return context, page
+
+
 def open_notebook(page, url: str, token: str, name: str) -> None:
     """Load ``name`` in JupyterLab and wait until its kernel is connected."""
     page.goto(f"{url}/lab/tree/{name}?token={token}")

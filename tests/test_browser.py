@@ -13,8 +13,6 @@ import time
 import pytest
 
 from .lab import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     PAGE_TIMEOUT_S,
     ROOT,
     SERVER_TIMEOUT_S,
@@ -22,6 +20,7 @@ from .lab import (
     Steps,
     api,
     cells,
+    chromium_page,
     cleared_copy,
     errors_in,
     jupyterlab,
@@ -72,15 +71,8 @@ def test_the_explorer_works_in_jupyterlab(lab, tmp_path):
     page = None
     with sync_playwright() as p:
         step("Chromium starts")
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000}, timeout=PAGE_TIMEOUT_S * 1000)
+        context, page = chromium_page(p, tmp_path / "chromium-profile", console_errors)
         try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(UI_TIMEOUT_S * 1000)
-            page.set_default_navigation_timeout(PAGE_TIMEOUT_S * 1000)
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: console_errors.append(f"page error: {e}"))
             step("JupyterLab loads 04.ipynb and its kernel connects")
             open_notebook(page, url, token, "04.ipynb")
             # The notebook's Log Console, open from the start. At its default level (warning) it shows what no cell

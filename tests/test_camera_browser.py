@@ -19,13 +19,12 @@ import pytest
 from skimage import data as samples
 
 from .lab import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     PAGE_TIMEOUT_S,
     ROOT,
     SERVER_TIMEOUT_S,
     UI_TIMEOUT_S,
     Steps,
+    chromium_page,
     cleared_copy,
     jupyterlab,
     open_notebook,
@@ -98,14 +97,9 @@ def _browser_session(tmp_path, url, token, args, name, check):
     expect.set_options(timeout=UI_TIMEOUT_S * 1000)
     with sync_playwright() as p:
         step("Chromium starts")
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / f"profile-{name}"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS + args, viewport={"width": 1200, "height": 1000}, timeout=PAGE_TIMEOUT_S * 1000)
+        context, page = chromium_page(p, tmp_path / f"profile-{name}", console_errors, viewport=(1200, 1000), args=args,
+                                      navigation_timeout_s=UI_TIMEOUT_S)
         try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(UI_TIMEOUT_S * 1000)
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: console_errors.append(f"page error: {e}"))
             step("JupyterLab loads camera.ipynb and its kernel connects")
             open_notebook(page, url, token, "camera.ipynb")
             step(f"the setup and the camera section run (deadline {RUN_TIMEOUT_S} s)")

@@ -20,14 +20,13 @@ from pathlib import Path
 import pytest
 
 from .lab import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     PAGE_TIMEOUT_S,
     ROOT,
     SERVER_TIMEOUT_S,
     UI_TIMEOUT_S,
     Steps,
     api,
+    chromium_page,
     jupyterlab,
     notebook_widgets,
     open_notebook,
@@ -137,15 +136,8 @@ def test_opening_and_saving_a_notebook_leaves_git_status_clean(checkout, tmp_pat
 
     with jupyterlab(tmp_path, repo) as (url, token), sync_playwright() as p:
         step("Chromium starts")
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000}, timeout=PAGE_TIMEOUT_S * 1000)
+        context, page = chromium_page(p, tmp_path / "chromium-profile", console_errors)
         try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(UI_TIMEOUT_S * 1000)
-            page.set_default_navigation_timeout(PAGE_TIMEOUT_S * 1000)
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: console_errors.append(f"page error: {e}"))
 
             step(f"JupyterLab loads {NOTEBOOK}, its kernel connects and JupyterLab takes in its language and spec")
             open_notebook(page, url, token, NOTEBOOK)

@@ -171,8 +171,11 @@ def _tested(directory: Path, name: str) -> dict:
     return {k: with_interval(v) for k, v in metrics.items()} | {"twins": twin_metrics(metrics)}
 
 
-def _with_ci(m: dict, digits: int = 2) -> str:
-    return format_interval(m["accuracy"], m["low"], m["high"], digits)
+def with_ci(m: dict) -> str:
+    """A subset's accuracy (``evaluate_checkpoint``'s metrics: 'accuracy', 'n') with its 95% interval:
+    '66.66% [65.56%, 67.74%]'."""
+    m = with_interval(m)
+    return format_interval(m["accuracy"], m["low"], m["high"], 2)
 
 
 def chapter_04(data: FER2013 | None = None, directory: Path = RESULTS_DIR) -> str:
@@ -223,12 +226,12 @@ def chapter_04(data: FER2013 | None = None, directory: Path = RESULTS_DIR) -> st
 
     t = tested
     return _bullets([
-        f"**The shipped model:** {_with_ci(t['test'])} accuracy and weighted F1 {t['test']['weighted_f1']:.4f} on the full test set "
+        f"**The shipped model:** {with_ci(t['test'])} accuracy and weighted F1 {t['test']['weighted_f1']:.4f} on the full test set "
         f"with test-time augmentation *{tta}* (previous model {previous['accuracy']:.2%}, original report {original['accuracy']:.2%}); "
-        f"PrivateTest {_with_ci(t['PrivateTest'])}, PublicTest {_with_ci(t['PublicTest'])}, deduplicated test set "
-        f"({t['deduplicated']['n']:,} images) {_with_ci(t['deduplicated'])}; the {t['twins']['n']:,} test images with a twin in "
+        f"PrivateTest {with_ci(t['PrivateTest'])}, PublicTest {with_ci(t['PublicTest'])}, deduplicated test set "
+        f"({t['deduplicated']['n']:,} images) {with_ci(t['deduplicated'])}; the {t['twins']['n']:,} test images with a twin in "
         f"training: {t['twins']['accuracy']:.1%} (95% intervals). **In one pass** (what the real-time pipeline and "
-        f"`predict --no-tta` give): {_with_ci(single['test'])} on the full test set and {_with_ci(single['PrivateTest'])} on PrivateTest.",
+        f"`predict --no-tta` give): {with_ci(single['test'])} on the full test set and {with_ci(single['PrivateTest'])} on PrivateTest.",
         f"**The targets**, from at most {final_model.CPU_BUDGET_MINUTES} CPU minutes: with TTA {targets('tta')}; in one pass "
         f"{targets('one_pass')}.",
         f"**How it was made:** *{chosen}*, {record['epochs_run']} epochs on all {record['n_train']:,} training images under "
@@ -250,8 +253,8 @@ def chapter_04(data: FER2013 | None = None, directory: Path = RESULTS_DIR) -> st
            "The shipped model has the setting the rule gave when it was refit; the next refit takes the new one."),
         f"**Seeds, averaged** (section 5): on validation the ensemble scores {study['ensemble']['accuracy']:.2%} against "
         f"{study['member_accuracy'][0]:.2%} for seed 0 alone ({_points(ensemble_gain)}, McNemar p = {vs_first['p_value']:.2g}: "
-        f"*{verdict(ensemble_gain, p_value=vs_first['p_value'])}*); the shipped ensemble gets {_with_ci(ensemble_test)} of the "
-        f"full test set with TTA and {_with_ci(ensemble_once)} in one pass, for {cost:.0f} times the arithmetic per face. "
+        f"*{verdict(ensemble_gain, p_value=vs_first['p_value'])}*); the shipped ensemble gets {with_ci(ensemble_test)} of the "
+        f"full test set with TTA and {with_ci(ensemble_once)} in one pass, for {cost:.0f} times the arithmetic per face. "
         + ("`predict` uses it for photos; real time keeps the single model." if ensemble.wins(study) else
            "It is not worth its cost: `predict` keeps the single model."),
         *_distillation_lines(directory),
@@ -292,8 +295,8 @@ def _distilled_test(directory: Path) -> str:
     if not all((directory / f"{name}.json").exists() for name in names):
         return " The distilled refit on all the training images is not tested yet."
     one, tta = (_tested(directory, name) for name in names)
-    return (f" The distilled refit, tested once: {_with_ci(one['test'])} in one pass ({_with_ci(one['PrivateTest'])} on "
-            f"PrivateTest), {_with_ci(tta['test'])} with TTA ({_with_ci(tta['PrivateTest'])}).")
+    return (f" The distilled refit, tested once: {with_ci(one['test'])} in one pass ({with_ci(one['PrivateTest'])} on "
+            f"PrivateTest), {with_ci(tta['test'])} with TTA ({with_ci(tta['PrivateTest'])}).")
 
 
 def _distilled_label(directory: Path) -> str:
@@ -341,11 +344,6 @@ def chapter_05(directory: Path = RESULTS_DIR) -> str:
     ])
 
 
-def _pct(value: float, interval) -> str:
-    """A share with its 95% interval: '91.9% [90.6%, 93.1%]'."""
-    return f"{value:.1%} [{interval[0]:.1%}, {interval[1]:.1%}]"
-
-
 def _targets(findings: dict, names) -> str:
     """'N of M met', and what was missed: the targets ``names`` of ``face_study.pipeline_findings``."""
     def shown(name: str, value: float) -> str:
@@ -383,8 +381,8 @@ def chapter_06(directory: Path = RESULTS_DIR) -> str:
         f"{real['clear_expressions']} clear expressions as a person would ({photo_run['clear_named_right']} with the model "
         f"`predict` uses, `{project_relative(photo_checkpoint())}`).",
         f"**Pasted test faces** ({photo['faces']:,}, the photo setting): {DEFAULT_DETECTOR} finds "
-        f"{_pct(photo['detection_rate'], photo['detection_interval'])}, and the pipeline is right end to end, a miss counting "
-        f"as an error, on {_pct(photo['end_to_end_accuracy'], photo['end_to_end_interval'])}, against "
+        f"{format_interval(photo['detection_rate'], *photo['detection_interval'])}, and the pipeline is right end to end, a miss counting "
+        f"as an error, on {format_interval(photo['end_to_end_accuracy'], *photo['end_to_end_interval'])}, against "
         f"{photo['direct_accuracy']:.1%} for FER-2013's own crops of the same faces.",
         f"**Chosen on training faces:** the crop levels the eyes (on faces tilted by up to 20 degrees, "
         f"{tilted['correct'][aligned] / tilted['detected']:.1%} against {tilted['correct'][square] / tilted['detected']:.1%} "
@@ -421,8 +419,8 @@ def chapter_07(directory: Path = RESULTS_DIR) -> str:
         f"({largest} px): {compared(chosen)}"
         + (f", the next smaller {compared(smaller[-1])}" if smaller else "")
         + f"; the package searches video frames at {VIDEO_DETECTION['max_side']} px.",
-        f"**The video setting on notebook 06's pasted test faces:** found {_pct(video['detection_rate'], video['detection_interval'])}, "
-        f"right end to end on {_pct(video['end_to_end_accuracy'], video['end_to_end_interval'])}.",
+        f"**The video setting on notebook 06's pasted test faces:** found {format_interval(video['detection_rate'], *video['detection_interval'])}, "
+        f"right end to end on {format_interval(video['end_to_end_accuracy'], *video['end_to_end_interval'])}.",
         f"**Speed** (`results/bench_inference.json`, one thread of a 2-core {bench['cpu']}): the classifier takes "
         f"{latency['ONNX Runtime fp32, batch 1']:.2f} ms a face through ONNX Runtime in fp32 (interquartile range "
         f"{quartiles['ONNX Runtime fp32, batch 1'][0]:.2f}-{quartiles['ONNX Runtime fp32, batch 1'][1]:.2f}) and "
