@@ -20,7 +20,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 MODULES = (
     "audit", "augment", "bench", "bench_inference", "calibration", "camera", "checkpoints", "cli", "config", "course", "data",
-    "detectors", "download", "evaluate", "experiments", "explorer", "export", "faces", "figures", "inference",
+    "detectors", "download", "evaluate", "experiments", "explorer", "export", "faces", "figures", "finetune", "inference",
     "inputs", "models", "paths", "predict", "pretrained", "real_photos", "realtime", "runtime", "saliency", "sample_video", "stats",
     "storage", "timeline", "train",
 )
@@ -29,8 +29,8 @@ NAMES = {
     "audit": ["deduplicated_test_mask"],
     "augment": ["make_augment"],
     "checkpoints": ["CheckpointError", "load_model", "save_model"],
-    "config": ["POLICIES", "ExperimentConfig", "TrainConfig"],
-    "data": ["CLASSES", "FER2013", "DatasetFormatError", "Split", "load_fer2013", "stratified_subset", "train_val_split"],
+    "config": ["CLASSES", "POLICIES", "ExperimentConfig", "TrainConfig"],
+    "data": ["FER2013", "DatasetFormatError", "Split", "load_fer2013", "stratified_subset", "train_val_split"],
     "evaluate": ["confusion_matrix", "format_table", "metrics", "per_class_table", "predict_proba"],
     "experiments": ["evaluate_checkpoint", "history_frame", "records_frame", "run_experiment"],
     "faces": ["Face", "crop_face", "detect_faces", "read_image"],

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .data import CLASSES, FER2013
+from .config import CLASSES
+from .data import FER2013
 
 
 def _group_by_key(keys: list) -> list[np.ndarray]:

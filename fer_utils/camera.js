@@ -1,5 +1,6 @@
 // The browser's half of fer_utils.camera.CameraWidget (an anywidget ES module): the camera, the frames
-// sent to the kernel, the boxes and probabilities drawn over the live image. See camera.py.
+// sent to the kernel, the boxes and probabilities drawn over the live image, and in collect mode a button
+// (and a key, 1-7) per emotion that has the kernel save the face in view. See camera.py.
 
 const CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"];
 const COLOURS = ["#e6194b", "#3cb44b", "#911eb4", "#ffe119", "#a9a9a9", "#4363d8", "#f58231"];
@@ -51,6 +52,40 @@ function render({ model, el }) {
   }
   blank("camera off: press Start camera");
 
+  function collectMode() { // a button per emotion, its count, and a hint line above the view; keys 1-7
+    const dir = model.get("collect_dir");
+    const row = element("div", "fer-camera-bar fer-camera-collect");
+    const buttons = CLASSES.map((c, k) => {
+      const button = element("button", "fer-camera-emotion");
+      button.dataset.emotion = c;
+      button.title = `save the face in view to ${dir}/${c}/ (key ${k + 1})`;
+      button.disabled = true;
+      button.addEventListener("click", () => model.send({ type: "collect", emotion: c }));
+      return button;
+    });
+    row.append(...buttons);
+    const hint = element("div", "fer-camera-hint", "collect mode: an emotion's button, or its key 1-7 while the widget"
+      + ` has focus (click it first), saves the face in view (exactly one) to ${dir}/<emotion>/`);
+    root.classList.add("fer-camera-collecting");
+    root.tabIndex = 0; // focusable: the keys reach it
+    root.insertBefore(row, canvas);
+    root.insertBefore(hint, canvas);
+    root.addEventListener("keydown", (event) => {
+      const k = Number(event.key) - 1;
+      if (!stream || !(k >= 0 && k < CLASSES.length) || event.ctrlKey || event.metaKey || event.altKey) return;
+      event.preventDefault(); // JupyterLab's own shortcuts skip a key handled here
+      model.send({ type: "collect", emotion: CLASSES[k] });
+    });
+    return buttons;
+  }
+
+  function showCounts(counts) {
+    collectButtons.forEach((button, k) => (button.textContent = `${k + 1} ${CLASSES[k]}: ${counts[CLASSES[k]]}`));
+    root.dataset.counts = JSON.stringify(counts);
+  }
+  const collectButtons = model.get("collect_dir") ? collectMode() : [];
+  if (collectButtons.length) showCounts(model.get("counts"));
+
   function say(text) {
     status.textContent = text;
     model.set("status", text);
@@ -77,6 +112,7 @@ function render({ model, el }) {
     faces = [];
     toggle.textContent = "Stop camera";
     snap.disabled = false;
+    collectButtons.forEach((button) => (button.disabled = false));
     root.dataset.camera = "on";
     model.set("running", true);
     say("camera on, waiting for the first frame's answer");
@@ -97,6 +133,7 @@ function render({ model, el }) {
     faces = [];
     toggle.textContent = "Start camera";
     snap.disabled = true;
+    collectButtons.forEach((button) => (button.disabled = true));
     root.dataset.camera = "off";
     model.set("running", false);
     blank("camera stopped: press Start camera to go on");
@@ -178,6 +215,11 @@ function render({ model, el }) {
       root.dataset.fps = msg.fps.toFixed(2);
     } else if (msg.type === "saved") {
       note.textContent = `snapshot saved: ${msg.path}`;
+    } else if (msg.type === "collected") {
+      note.textContent = `${msg.emotion} saved: ${msg.path}`;
+      showCounts(msg.counts);
+    } else if (msg.type === "not collected") {
+      note.textContent = `not saved: ${msg.reason}`;
     } else if (msg.type === "error") {
       note.textContent = `error: ${msg.message}`;
     }

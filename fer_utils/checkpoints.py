@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data import CLASSES
+from .config import CLASSES
 from .models import build_model
 from .paths import PROJECT_ROOT, RESULTS_DIR
 from .storage import atomic_write, load_json

@@ -1,4 +1,4 @@
-"""The command line: ``python -m fer_utils {download,train,evaluate,predict,video,webcam,export,fetch-weights,fetch-photos,bench,bench-inference} --help``."""
+"""The command line: ``python -m fer_utils {download,train,evaluate,predict,finetune,video,webcam,export,fetch-weights,fetch-photos,bench,bench-inference} --help``."""
 
 from __future__ import annotations
 
@@ -82,6 +82,43 @@ def _predict(args) -> int:
     if args.annotate and not args.json:
         print(f"annotated copies in {args.annotate}")
     return 1 if failed else 0
+
+
+def _finetune(args) -> int:
+    import pandas as pd
+
+    from .evaluate import format_table
+    from .finetune import finetune, run_folder
+    from .realtime import EmotionPipeline
+    from .runtime import configure_threads
+    from .stats import format_interval
+
+    if args.threads:
+        configure_threads(args.threads)
+    pipeline = EmotionPipeline(None, detector=args.detector, align=args.align)  # faces found and cropped, not classified
+    try:
+        report = finetune(args.folder, args.out, pipeline, base=args.checkpoint, resume=args.resume,
+                          progress=not args.quiet,
+                          on_skip=lambda path, why: print(f"skipped {path}: {why}", file=sys.stderr, flush=True))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: nothing written at {args.out}; the epochs done are kept in {run_folder(args.out)}: "
+              "the same command with --resume continues them", file=sys.stderr)
+        return 130
+    parts = report["parts"]
+    print(f"faces: {', '.join(f'{e} {n}' for e, n in report['faces'].items())}; held out {parts['held out']} "
+          f"(stratified, seed {report['recipe']['seed']}), trained on {parts['train']}, epoch chosen on "
+          f"{parts['validation']}: epoch {report['best_epoch']} of {report['epochs_run']}, "
+          f"{report['train_seconds']:.0f} s")
+    held = report["held_out"]
+    for name in ("before", "after"):
+        acc = held[name]
+        print(f"held-out accuracy {name}: {format_interval(acc['accuracy'], acc['low'], acc['high'])}")
+    test = held["mcnemar"]
+    print(f"after - before: {100 * test['difference']:+.1f} points on the same {acc['n']} faces "
+          f"(McNemar p = {test['p_value']:.2g})")
+    print("\nafter, per emotion:\n" + format_table(pd.DataFrame.from_dict(held["tables"]["after"], orient="index")))
+    print(f"\nsaved {args.out} (report: {args.out.with_suffix('.json')}); use it with --checkpoint {args.out}")
+    return 0
 
 
 def _video(args) -> int:
@@ -185,6 +222,7 @@ FLAG_HELP = {
     "passes_per_epoch": ("passes over the training images between two validations", None),
     "distill": ("knowledge distillation: the weight of the teacher's soft targets in the loss (0: labels alone)", None),
     "temperature": ("distillation: the temperature that softens the teacher's and the student's probabilities", None),
+    "mixup": ("mixup: the Beta(a, a) parameter by which training batches and their labels are blended (0: off)", None),
     "teacher": ("distillation: the teacher checkpoint; its --tta probabilities on the training images are the soft "
                 "targets", None),
 }
@@ -225,8 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     """Every verb and its flags, from ``fer_utils.config`` alone: parsing (and ``--help``) imports no torch."""
     from .config import (
         BACKENDS,
+        CLASSES,
         DEFAULT_DETECTOR,
         DETECTORS,
+        FINETUNE_HELD_OUT,
+        FINETUNE_MIN_FACES,
+        FINETUNE_RECIPE,
+        FINETUNE_VALIDATION,
         MODEL_NAMES,
         POLICIES,
         TTA_MODES,
@@ -263,12 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help=data_help)
     p.set_defaults(func=_evaluate)
 
-    def runtime_options(p, model="the shipped model results/final_model.pt"):
+    def runtime_options(p, model="the shipped model results/final_model.pt", backend=True):
         p.add_argument("--checkpoint", type=Path, default=None, help=f"default: {model}")
-        p.add_argument("--backend", choices=BACKENDS, default="auto",
-                       help="auto: ONNX Runtime when installed (exported beside the checkpoint once), else torch; "
-                            "onnxruntime-int8: quantized, about 3x faster per face on one thread, for real time "
-                            "(made once from FER-2013's training faces: needs the dataset)")
+        if backend:
+            p.add_argument("--backend", choices=BACKENDS, default="auto",
+                           help="auto: ONNX Runtime when installed (exported beside the checkpoint once), else torch; "
+                                "onnxruntime-int8: quantized, about 3x faster per face on one thread, for real time "
+                                "(made once from FER-2013's training faces: needs the dataset)")
         p.add_argument("--threads", type=int, default=None, help="CPU threads for detection and classification (default: the CPUs this process may use, "
                        "or $FER_THREADS; 1 is often faster on a machine busy with other work)")
         p.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
@@ -288,6 +332,24 @@ def build_parser() -> argparse.ArgumentParser:
     runtime_options(p, model="the model results/shipped_models.json names for photos (the shipped ensemble, chosen "
                               "on validation in notebook 04), else the shipped model results/final_model.pt")
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser(
+        "finetune", help="fine-tune the model on your own labelled photos: FOLDER/<emotion>/ folders",
+        description=f"Fine-tune a model on FOLDER/<emotion>/ folders of photos (names among {', '.join(CLASSES)}; a "
+                    f"subset of at least two; at least {FINETUNE_MIN_FACES} faces each). Each photo goes through predict's "
+                    "face pipeline and must show one face; others are listed and skipped. The recipe is fixed: "
+                    f"{FINETUNE_HELD_OUT:.0%} of the faces held out (stratified, seed {FINETUNE_RECIPE.seed}) for "
+                    f"the report only; every layer trains with AdamW at lr {FINETUNE_RECIPE.lr:g}, "
+                    f"{FINETUNE_RECIPE.augment}, batches of {FINETUNE_RECIPE.batch_size}, up to {FINETUNE_RECIPE.epochs} "
+                    f"epochs, the epoch chosen on {FINETUNE_VALIDATION:.0%} of the rest (early stopping after "
+                    f"{FINETUNE_RECIPE.patience} without gain). The report: held-out accuracy before and after with 95% "
+                    "intervals, McNemar's test on the same faces, the table per emotion.")
+    p.add_argument("folder", type=Path, help="a folder of <emotion>/ folders of photos")
+    p.add_argument("--out", type=Path, required=True, help="the fine-tuned model (.pt); its report goes beside it (.json)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted fine-tuning of --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    runtime_options(p, model="the shipped model results/final_model.pt (the model fine-tuning starts from)", backend=False)
+    p.set_defaults(func=_finetune)
 
     p = sub.add_parser("video", help="annotate a video file: boxes and emotions drawn, plus a CSV per frame and face")
     p.add_argument("input", type=Path)

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # FER-2013's folders, in label order
 POLICIES = ("none", "hflip", "rotate", "shift", "erase", "hflip+shift", "all")  # fer_utils.augment
 TTA_MODES = ("none", "flip", "flip+shift")  # test-time augmentation: fer_utils.evaluate
 MODEL_NAMES = ("mlp", "plain_cnn", "residual_cnn", "resnet18", "onet", "ensemble")  # fer_utils.models.MODELS
@@ -49,6 +50,9 @@ class TrainConfig:
     # temperature that softens both the teacher's and the student's probabilities (fer_utils.train.distillation_loss).
     distill: float = 0.0
     temperature: float = 1.0
+    # Mixup (Zhang et al., 2018): each training batch blended with itself shuffled, by a weight drawn from
+    # Beta(mixup, mixup), the labels blended alike (torchvision.transforms.v2.MixUp); 0: off.
+    mixup: float = 0.0
 
     def __post_init__(self):
         self.train_sizes = tuple(self.train_sizes)  # a JSON list or a CLI list becomes the tuple
@@ -56,6 +60,9 @@ class TrainConfig:
             raise ValueError(f"passes_per_epoch must be at least 1, got {self.passes_per_epoch}")
         if not 0 <= self.distill <= 1 or self.temperature <= 0:
             raise ValueError(f"distill must be in [0, 1] and temperature positive, got {self.distill}, {self.temperature}")
+        if self.mixup < 0 or (self.mixup and self.distill):
+            raise ValueError(f"mixup must be 0 or positive, and is not combined with distill; got mixup={self.mixup}, "
+                             f"distill={self.distill}")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain JSON data (tuples become lists): how it is stored and compared.
@@ -68,7 +75,7 @@ class TrainConfig:
 
 
 # Fields added after records were first stored -> their default, left out of to_dict at that default.
-LATER_FIELDS = {"passes_per_epoch": 1, "distill": 0.0, "temperature": 1.0, "teacher": ""}
+LATER_FIELDS = {"passes_per_epoch": 1, "distill": 0.0, "temperature": 1.0, "mixup": 0.0, "teacher": ""}
 
 
 @dataclass
@@ -106,3 +113,11 @@ class ExperimentConfig(TrainConfig):
     def fast(self) -> ExperimentConfig:
         """The CI version: a small stratified subset, one epoch of one pass."""
         return dataclasses.replace(self, epochs=1, passes_per_epoch=1, data_fraction=min(self.data_fraction, FAST_FRACTION))
+
+
+# Fine-tuning on your own labelled faces (fer_utils.finetune, `python -m fer_utils finetune`): fixed, not tuned per folder.
+FINETUNE_HELD_OUT = 0.25  # the share of the faces set aside for the before/after report, never trained on
+FINETUNE_VALIDATION = 0.2  # the share of the rest that chooses the epoch (early stopping)
+FINETUNE_MIN_FACES = 5  # per emotion: one held out, one to validate on, three to learn from
+FINETUNE_RECIPE = TrainConfig(epochs=30, batch_size=32, lr=3e-4, schedule="constant", patience=5, label_smoothing=0.1,
+                              augment="hflip+shift", precision="fp32", channels_last=False, seed=0)

@@ -17,9 +17,9 @@ import numpy as np
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
+from .config import CLASSES
 from .paths import find_dataset
 
-CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 SPLIT_FOLDERS = ("train", "test")
 SOURCES = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SIZE = 48

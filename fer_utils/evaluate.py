@@ -13,8 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .config import TTA_MODES
-from .data import CLASSES
+from .config import CLASSES, TTA_MODES
 from .inputs import to_model_input
 from .runtime import autocast, resolve_precision
 

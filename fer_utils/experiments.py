@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .audit import has_exact_twin
 from .checkpoints import CheckpointError, load_model, save_model
-from .config import FAST_FRACTION, ExperimentConfig
-from .data import CLASSES, FER2013, Split, load_fer2013, stratified_subset, train_val_split
+from .config import CLASSES, FAST_FRACTION, ExperimentConfig
+from .data import FER2013, Split, load_fer2013, stratified_subset, train_val_split
 from .evaluate import metrics, per_class_table, predict_proba
 from .models import build_model, count_flops, count_parameters
 from .paths import PROJECT_ROOT, project_relative, runs_dir
@@ -38,6 +39,7 @@ from .storage import (
     retrain_requested,
     save_json,
     save_record,
+    sha256,
     stored,
 )
 from .train import fit
@@ -206,30 +208,46 @@ def train_record(
     }
 
 
+def stored_proba(checkpoint: str | os.PathLike, images: np.ndarray, tta: bool | str = False,
+                 path: str | os.PathLike | None = None, label: str = "probabilities", recompute: bool = False,
+                 chunk: int = 256) -> tuple[np.ndarray, float | None]:
+    """``checkpoint``'s probabilities on ``images`` ((N, 48, 48) -> (N, 7)) with ``tta``, kept in the .npz at ``path``
+    and read back while the checkpoint's file, the images and the TTA are the same (unless ``recompute``); else
+    computed in chunks, the expected time said first and a progress bar shown (``label`` names them), and written
+    atomically. Returns them and the seconds they took (None where the stored file does not say)."""
+    made = {"checkpoint_sha256": file_sha256(checkpoint), "images_sha256": sha256(np.ascontiguousarray(images).tobytes()),
+            "tta": str(tta)}
+    if path is not None and Path(path).is_file() and not recompute:
+        with np.load(path) as stored_file:
+            if json.loads(str(stored_file["made"])) == made:
+                return stored_file["probs"], float(stored_file["seconds"]) if "seconds" in stored_file else None
+    model = load_model(checkpoint)
+    parts = np.array_split(np.arange(len(images)), max(1, -(-len(images) // chunk)))
+    began = time.perf_counter()
+    probs = [predict_proba(model, images[parts[0]], tta=tta)]
+    print(f"computing {label}: {len(images):,} faces, TTA {tta!r}, about "
+          f"{(time.perf_counter() - began) * len(parts) / 60:.1f} min on this machine (measured on the first "
+          f"{len(parts[0]):,}){'' if path is None else f'; stored in {Path(path).name} for the next run'}", flush=True)
+    probs += [predict_proba(model, images[part], tta=tta) for part in tqdm(parts[1:], desc=label, unit="chunk")]
+    probs, seconds = np.concatenate(probs), time.perf_counter() - began
+    if path is not None:
+        atomic_write(path, lambda f: np.savez_compressed(f, probs=probs, made=json.dumps(made), seconds=seconds))
+    return probs, seconds
+
+
 def teacher_targets(config: ExperimentConfig, train: Split, cache: str | os.PathLike | None = None
                     ) -> tuple[dict[str, Any], np.ndarray]:
     """The soft targets of a distilled run: the probabilities of ``config.teacher`` (a checkpoint, path from
     the project root) on each training image with the test-time augmentation ``config.tta``, (N, 7); and what
     the record keeps of the teacher (its file's SHA-256, its accuracy on these images, the seconds they took).
-    ``cache``: an .npz kept beside the run's checkpoints, reused while the teacher's file, the TTA and the
-    number of images are the same (the probabilities take minutes; an interrupted run does not redo them)."""
+    ``cache``: an .npz kept beside the run's checkpoints (``stored_proba``): an interrupted run does not redo them."""
     path = PROJECT_ROOT / config.teacher
     if not config.teacher or not path.is_file():
         raise CheckpointError(f"distillation needs a teacher checkpoint (--teacher): {config.teacher or 'none given'} "
                               "is not a file; train one first, or set --distill 0")
-    digest = file_sha256(path)
-    if cache is not None and Path(cache).is_file():
-        with np.load(cache) as stored_targets:
-            made = json.loads(str(stored_targets["teacher"]))
-            if (made["sha256"], made["tta"]) == (digest, config.tta) and stored_targets["probs"].shape == (len(train), len(CLASSES)):
-                return made, stored_targets["probs"]
-    started = time.perf_counter()
-    probs = predict_proba(load_model(path), train.images, tta=config.tta)
-    teacher = {"checkpoint": config.teacher, "sha256": digest, "tta": config.tta,
-               "train_accuracy": float((probs.argmax(1) == train.labels).mean()),
-               "seconds": time.perf_counter() - started}
-    if cache is not None:
-        atomic_write(cache, lambda f: np.savez(f, probs=probs, teacher=json.dumps(teacher)))
+    probs, seconds = stored_proba(path, train.images, config.tta, cache, label="the teacher's probabilities")
+    teacher = {"checkpoint": config.teacher, "sha256": file_sha256(path), "tta": config.tta,
+               "train_accuracy": float((probs.argmax(1) == train.labels).mean()), "seconds": seconds}
     return teacher, probs
 
 

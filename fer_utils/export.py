@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from .checkpoints import DEFAULT_MODEL, CheckpointError, load_model, model_spec
-from .data import CLASSES, IMAGE_SIZE
+from .config import CLASSES
+from .data import IMAGE_SIZE
 from .inputs import to_model_input
 from .paths import DatasetNotFoundError
 from .storage import atomic_write, file_sha256

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from .config import WHOLE_MAX_SIDE
-from .faces import NotAnImageError, read_image, small_image_problem, whole_image
+from .faces import Face, NotAnImageError, read_image, small_image_problem, whole_image
 from .realtime import EmotionPipeline, FacePrediction, annotate
 from .storage import atomic_write
 
@@ -71,24 +71,30 @@ def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def predict_image(image: np.ndarray, pipeline: EmotionPipeline,
-                  whole: bool | None = None) -> tuple[list[FacePrediction], bool, str | None]:
-    """The faces of an (H, W, 3) RGB uint8 image, whether it was classified whole, and why it has
-    no face when that is more than "none was detected".
+def find_faces(image: np.ndarray, pipeline: EmotionPipeline,
+               whole: bool | None = None) -> tuple[list[Face], np.ndarray, bool, str | None]:
+    """The faces ``predict`` classifies in an (H, W, 3) RGB uint8 image: their boxes, their (N, 48, 48) uint8
+    crops, whether the image was taken whole, and why it has no face when that is more than "none was detected".
 
     ``whole`` None decides by size: images of at most WHOLE_MAX_SIDE pixels are taken as one face,
-    once checked to look like one (not blank, not noise); True classifies the image whatever it holds.
+    once checked to look like one (not blank, not noise); True takes the image whatever it holds.
     """
     small = max(image.shape[:2]) <= WHOLE_MAX_SIDE
     if whole is False or (whole is None and not small):
-        return pipeline.photo(image), False, None
-    if whole is None:
-        problem = small_image_problem(image)
-        if problem:
-            return [], True, problem
+        faces = pipeline.photo_faces(image)
+        return faces, pipeline.crops(image, faces), False, None
+    if whole is None and (problem := small_image_problem(image)):
+        return [], pipeline.crops(image, []), True, problem
     height, width = image.shape[:2]
-    probs = pipeline.classifier.predict_proba(whole_image(image)[None], tta=pipeline.tta)[0]
-    return [FacePrediction((0, 0, width, height), None, probs)], True, None
+    return [Face((0, 0, width, height), None)], whole_image(image)[None], True, None
+
+
+def predict_image(image: np.ndarray, pipeline: EmotionPipeline,
+                  whole: bool | None = None) -> tuple[list[FacePrediction], bool, str | None]:
+    """The faces of an (H, W, 3) RGB uint8 image with their emotions (``find_faces``), whether it was
+    classified whole, and why it has no face when that is more than "none was detected"."""
+    faces, crops, used_whole, problem = find_faces(image, pipeline, whole)
+    return pipeline.classify(image, faces, crops), used_whole, problem
 
 
 def predict_paths(paths: Iterable[str | os.PathLike], pipeline: EmotionPipeline, whole: bool | None = None,

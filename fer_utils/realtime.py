@@ -11,14 +11,15 @@ import contextlib
 import csv
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from .data import CLASSES
+from .config import CLASSES
+from .data import IMAGE_SIZE
 from .faces import (
     DEFAULT_DETECTOR,
     EQUALIZE,
@@ -45,11 +46,12 @@ class VideoError(OSError):
 @dataclass(frozen=True)
 class FacePrediction:
     """One face: its (x, y, w, h) box in the image, the detector's score (None for a whole image),
-    and its (7,) class probabilities."""
+    its (7,) class probabilities, and the (48, 48) uint8 crop the classifier saw (None where not kept)."""
 
     box: tuple[int, int, int, int]
     score: float | None
     probabilities: np.ndarray
+    crop: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def emotion(self) -> str:
@@ -84,18 +86,26 @@ class EmotionPipeline:
 
     def crops(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
         """(N, 48, 48) uint8: each face cropped as the classifier expects (equalised if EQUALIZE)."""
+        if not faces:
+            return np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
         crops = [face_crop(image, face, self.align, self.margin) for face in faces]
         return np.stack([cv2.equalizeHist(c) for c in crops] if EQUALIZE else crops)
 
-    def classify(self, image: np.ndarray, faces: list[Face]) -> list[FacePrediction]:
+    def classify(self, image: np.ndarray, faces: list[Face], crops: np.ndarray | None = None) -> list[FacePrediction]:
+        """Each face with its emotion; ``crops`` (N, 48, 48): the faces already cropped (default: ``crops``)."""
         if not faces:
             return []
-        probs = self.classifier.predict_proba(self.crops(image, faces), tta=self.tta)
-        return [FacePrediction(f.box, f.score, p) for f, p in zip(faces, probs, strict=True)]
+        crops = self.crops(image, faces) if crops is None else crops
+        probs = self.classifier.predict_proba(crops, tta=self.tta)
+        return [FacePrediction(f.box, f.score, p, c) for f, p, c in zip(faces, probs, crops, strict=True)]
+
+    def photo_faces(self, image: np.ndarray) -> list[Face]:
+        """Every face of an (H, W[, 3]) RGB uint8 photo, left to right (detected at the photo settings)."""
+        return detect_faces(image, self.detector, **self.photo_detection)
 
     def photo(self, image: np.ndarray) -> list[FacePrediction]:
         """Every face of an (H, W[, 3]) RGB uint8 photo with its emotion, left to right."""
-        return self.classify(image, detect_faces(image, self.detector, **self.photo_detection))
+        return self.classify(image, self.photo_faces(image))
 
     def frame(self, image: np.ndarray) -> list[FacePrediction]:
         """The faces of the next (H, W[, 3]) RGB uint8 video frame."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import CLASSES
+from .config import CLASSES
 from .storage import atomic_write
 
 SMOOTH_S = 0.5

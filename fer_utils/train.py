@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torchvision.transforms.v2 import MixUp
 from tqdm.auto import tqdm
 
 from .augment import make_augment
@@ -91,8 +92,9 @@ def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_probs:
                       weight: float = 0.0, temperature: float = 1.0, label_smoothing: float = 0.0) -> torch.Tensor:
     """Cross-entropy with the labels, mixed with a teacher's soft targets (Hinton et al., 2015):
     ``(1 - weight) * CE + weight * T² * KL(teacher_T || student_T)``, where a distribution at temperature T is
-    ``p^(1/T)`` renormalised (the softmax of logits / T). ``logits`` (B, 7), ``labels`` (B,), ``teacher_probs``
-    (B, 7); the T² keeps the soft term's gradients on the scale of the hard one's."""
+    ``p^(1/T)`` renormalised (the softmax of logits / T). ``logits`` (B, 7), ``labels`` (B,) classes or (B, 7)
+    probabilities (mixup's blended labels), ``teacher_probs`` (B, 7); the T² keeps the soft term's gradients on
+    the scale of the hard one's."""
     hard = nn.functional.cross_entropy(logits, labels, label_smoothing=label_smoothing)
     if teacher_probs is None or weight == 0:
         return hard
@@ -102,8 +104,10 @@ def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_probs:
 
 
 def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype, size, bar):
-    """One epoch (``config.passes_per_epoch`` shuffled passes over the training data) at ``size`` x ``size``;
-    returns (mean loss, accuracy, images per second)."""
+    """One epoch (``config.passes_per_epoch`` shuffled passes over the training data) at ``size`` x ``size``,
+    each batch blended by mixup where ``config.mixup`` > 0; returns (mean loss, accuracy on the unblended
+    labels, images per second)."""
+    mix = MixUp(alpha=config.mixup, num_classes=NUM_CLASSES) if config.mixup else None
     model.train()
     order = torch.cat([torch.randperm(len(images)) for _ in range(config.passes_per_epoch)])
     total_loss, correct, seen = 0.0, 0, 0
@@ -116,11 +120,14 @@ def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_
         if x.shape[-1] != size:
             x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         y = labels[idx].to(device, non_blocking=True)
+        target = y
+        if mix is not None:
+            x, target = mix(x, y)
         if config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, dtype):
             logits = model(x)
-            loss = loss_fn(logits.float(), y, idx)
+            loss = loss_fn(logits.float(), target, idx)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

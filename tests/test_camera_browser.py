@@ -4,7 +4,8 @@ plays a video made here from a photo of a smiling face (``tests/lab.py`` has the
 With the camera: the widget starts, names the face *happy* with a frame rate and labelled probability bars,
 saves a snapshot in snapshots/ (ignored by git, not beside the notebook) and stops, the camera released and
 the view blank, with no error in the browser's console or the kernel's log. With permission denied:
-one line says so, and no cell fails. Screenshots go to test-artifacts/camera/.
+one line says so, and no cell fails. In collect mode, a button and a key each save the face's crop and
+its frame, and the counts go on from those already on disk. Screenshots go to test-artifacts/camera/.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import nbformat
 import numpy as np
 import pytest
 from skimage import data as samples
+
+from fer_utils.config import CLASSES
 
 from .lab import (
     PAGE_TIMEOUT_S,
@@ -61,6 +64,14 @@ def camera_section() -> nbformat.NotebookNode:
     return nb
 
 
+def collect_notebook() -> nbformat.NotebookNode:
+    """Notebook 07 (its kernel) with one cell: the camera widget in collect mode, saving into my_faces/ beside it."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb.cells = [nbformat.v4.new_code_cell(
+        'import fer_utils as fu\n\nfu.camera.CameraWidget(collect_dir="my_faces", max_fps=8)')]
+    return nb
+
+
 def smiling_video(path, frames: int = 10):
     """A 640x480 Y4M video (what Chromium's fake camera plays) of scikit-image's smiling astronaut."""
     frame = np.full((480, 640, 3), 40, np.uint8)
@@ -73,15 +84,29 @@ def smiling_video(path, frames: int = 10):
     return path
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A JupyterLab server on notebook 06's camera section (camera.ipynb), in fast mode; yields (url, token)."""
+def serve(tmp_path, notebook: nbformat.NotebookNode):
+    """A JupyterLab server on ``notebook`` (as lab/camera.ipynb), in fast mode; yields (url, token)."""
     require_browser()
     root = tmp_path / "lab"
-    root.mkdir()
-    cleared_copy(camera_section(), root / "camera.ipynb")
+    root.mkdir(exist_ok=True)
+    cleared_copy(notebook, root / "camera.ipynb")
     with jupyterlab(tmp_path, root) as server:
         yield server
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server on notebook 07's camera section."""
+    yield from serve(tmp_path, camera_section())
+
+
+@pytest.fixture
+def collect_lab(tmp_path):
+    """A JupyterLab server on the camera widget in collect mode, one happy crop already in lab/my_faces/."""
+    earlier = tmp_path / "lab" / "my_faces" / "happy" / "earlier.png"
+    earlier.parent.mkdir(parents=True)
+    cv2.imwrite(str(earlier), np.zeros((48, 48), np.uint8))
+    yield from serve(tmp_path, collect_notebook())
 
 
 def _browser_session(tmp_path, url, token, args, name, check):
@@ -181,3 +206,50 @@ def test_a_denied_camera_is_one_line_not_a_traceback(lab, tmp_path):
         widget.screenshot(path=artifacts / "1_denied.png")
 
     _browser_session(tmp_path, url, token, FAKE_CAMERA + ["--deny-permission-prompts"], "denied", check)
+
+
+@pytest.mark.timeout(TEST_TIMEOUT_S)
+def test_collect_mode_saves_the_face_by_button_and_by_key(collect_lab, tmp_path):
+    url, token = collect_lab
+    video = smiling_video(tmp_path / "smile.y4m")
+    faces_dir = tmp_path / "lab" / "my_faces"
+
+    def check(page, widget, step, artifacts):
+        from playwright.sync_api import expect
+
+        def counts():
+            return json.loads(widget.get_attribute("data-counts") or "{}")
+
+        step("collect mode: a button per emotion, counted from disk, and the hint line")
+        buttons = page.locator(".fer-camera-emotion")
+        expect(buttons).to_have_count(7)
+        assert buttons.all_inner_texts() == [f"{k + 1} {c}: {int(c == 'happy')}" for k, c in enumerate(CLASSES)]
+        assert buttons.nth(6).get_attribute("title").endswith("(key 7)")
+        expect(page.locator(".fer-camera-hint")).to_contain_text("key 1-7 while the widget has focus")
+        step("start: the kernel sees the one face")
+        page.locator(".fer-camera-toggle").click()
+        wait_until(lambda: json.loads(widget.get_attribute("data-faces") or "[]") == ["happy"],
+                   what=lambda: f"(status: {page.locator('.fer-camera-status').inner_text()})")
+        step("the happy button saves the face")
+        page.locator(".fer-camera-emotion[data-emotion=happy]").click()
+        expect(page.locator(".fer-camera-note")).to_contain_text("happy saved: my_faces/happy/")
+        wait_until(lambda: counts().get("happy") == 2, what=lambda: f"(counts: {counts()})")
+        expect(buttons.nth(3)).to_have_text("4 happy: 2")
+        step("key 7, the widget focused, saves it as surprise")
+        page.locator(".fer-camera-view").click()
+        page.keyboard.press("7")
+        wait_until(lambda: counts().get("surprise") == 1, what=lambda: f"(counts: {counts()})")
+        expect(buttons.nth(6)).to_have_text("7 surprise: 1")
+        widget.screenshot(path=artifacts / "1_collected.png")
+        step("on disk: each crop 48x48 gray in its emotion's folder, its frame in .frames/")
+        crops = sorted(faces_dir.glob("*/*.png"))
+        assert [p.relative_to(faces_dir).parts[0] for p in crops] == ["happy", "happy", "surprise"], crops
+        for crop in (p for p in crops if p.name != "earlier.png"):
+            assert cv2.imread(str(crop), cv2.IMREAD_UNCHANGED).shape == (48, 48)
+            frame = cv2.imread(str(faces_dir / ".frames" / crop.parent.name / f"{crop.stem}.jpg"))
+            assert frame is not None and frame.shape[1] == 320  # the frame the browser sent, shrunk to frame_width
+        page.locator(".fer-camera-toggle").click()
+        wait_until(lambda: widget.get_attribute("data-camera") == "off")
+
+    _browser_session(tmp_path, url, token, FAKE_CAMERA + ["--use-fake-ui-for-media-stream",
+                                                          f"--use-file-for-fake-video-capture={video}"], "collect", check)

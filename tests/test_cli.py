@@ -34,7 +34,7 @@ def cli(*args, env, check=True):
     return out
 
 
-COMMANDS = ["download", "train", "evaluate", "predict", "video", "webcam", "export", "bench", "bench-inference"]
+COMMANDS = ["download", "train", "evaluate", "predict", "finetune", "video", "webcam", "export", "bench", "bench-inference"]
 
 
 def test_every_command_has_help(env, capsys):

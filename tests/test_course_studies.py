@@ -407,11 +407,11 @@ def test_stored_probabilities_are_computed_once_and_again_for_another_checkpoint
     checkpoint = tmp_path / "model.pt"
     fu.save_model(checkpoint, fu.build_model("plain_cnn", depth=2, width=16))
     images = synthetic.test.images[:40]
-    probs = records.stored_probabilities("tiny", checkpoint, images, tta="flip", chunk=16)
+    probs = records.stored_probabilities("tiny", checkpoint, images, tta="flip")
     assert probs.shape == (40, 7) and (fu.records_dir() / "probabilities" / "tiny.npz").is_file()
     calls = []
-    real = records.predict_proba
-    monkeypatch.setattr(records, "predict_proba", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = fu.experiments.predict_proba
+    monkeypatch.setattr(fu.experiments, "predict_proba", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert (records.stored_probabilities("tiny", checkpoint, images, tta="flip") == probs).all() and calls == []
     records.stored_probabilities("tiny", checkpoint, images[:20], tta="flip")  # other faces: computed again
     assert calls
@@ -419,3 +419,14 @@ def test_stored_probabilities_are_computed_once_and_again_for_another_checkpoint
     fu.save_model(checkpoint, fu.build_model("plain_cnn", depth=3, width=16))  # another checkpoint
     records.stored_probabilities("tiny", checkpoint, images[:20], tta="flip")
     assert calls
+
+
+def test_each_long_schedule_candidate_is_the_shipped_setting_of_its_seed_with_mixup_and_more_cheaper_epochs():
+    schedule, distillation = fu.course.long_schedule, fu.course.distillation
+    teachers = distillation.grid()
+    for seed in schedule.SEEDS:
+        candidate, teacher = schedule.grid()[schedule.candidate_label(seed)], teachers[distillation.teacher_label(seed)]
+        assert dataclasses.replace(candidate, mixup=0.0, epochs=teacher.epochs, train_sizes=()) == teacher
+        assert candidate.mixup > 0 and candidate.epochs == 2 * teacher.epochs and candidate.train_sizes[-1] == 48
+        per_epoch = np.mean([s**2 for s in fu.train.epoch_sizes(candidate.train_sizes, candidate.epochs)]) / 48**2
+        assert candidate.epochs * per_epoch < 1.5 * teacher.epochs  # images cost ~ side squared: under 1.5x the time

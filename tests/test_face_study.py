@@ -373,7 +373,7 @@ def stub_photo_detector(monkeypatch):
 
 def test_evaluate_photos_matches_hand_drawn_faces_at_the_one_iou_criterion(stub_photo_detector):
     assert fu.faces.MATCH_IOU == 0.3
-    pipeline = fu.realtime.EmotionPipeline(AlwaysClass(fu.data.CLASSES.index("happy")), "centerface")
+    pipeline = fu.realtime.EmotionPipeline(AlwaysClass(fu.CLASSES.index("happy")), "centerface")
     faces, pictures = face_study.evaluate_photos(pipeline, stub_photos())
     assert faces["found"].tolist() == [True, False, False]
     assert faces["iou"].tolist() == pytest.approx([2500 / 3600, 0.0, 0.0])

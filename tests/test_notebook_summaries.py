@@ -163,6 +163,16 @@ def test_08_summary_is_the_transfer_comparisons():
     assert noise == pytest.approx(np.sqrt((table["std"] ** 2 * dof).sum() / dof.sum()))
 
 
+
+def test_09_summary_is_your_own_faces():
+    assert_summary_is("09_your_own_faces", fu.course.summaries.chapter_09())
+    study = fu.course.own_faces
+    record = study.load_record()
+    assert record["settings"] == study.settings(fast=False), "the study's settings changed: rerun notebook 09 (make report)"
+    assert [(r["k"], r["seed"]) for r in record["runs"]] == [(0, None)] + [(k, s) for k in study.K_VALUES for s in study.SEEDS]
+    assert record["settings"]["model"] == "results/distill_teacher_fitting.pt"  # never the shipped model: it saw these faces
+    assert record["faces_count"]["pool"] + record["faces_count"]["evaluation"] == record["shift"]["clean"]["n"]
+
 SOLUTIONS = fu.PROJECT_ROOT / "solutions"
 COMMITTED = (sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(SOLUTIONS.glob("*.ipynb"))
              + sorted(p for p in RESULTS.rglob("*.json") if p.relative_to(RESULTS).parts[0] != "fast"))

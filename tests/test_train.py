@@ -215,3 +215,25 @@ def test_a_distilled_student_follows_its_teacher_not_the_labels(splits):
         fu.fit(tiny_model(), train, None, config(epochs=1, distill=0.5), progress=False)
     with pytest.raises(ValueError, match="distill must be"):
         config(distill=1.5)
+
+
+def test_mixup_blends_each_batch_with_its_labels_and_a_tiny_model_still_learns(splits, monkeypatch):
+    train, val = splits
+    seen = []
+
+    def recording_loss(logits, labels, *args, **kwargs):
+        seen.append(labels)
+        return torch.nn.functional.cross_entropy(logits, labels)
+
+    monkeypatch.setattr(train_module, "distillation_loss", recording_loss)
+    fu.fit(tiny_model(), train, None, config(epochs=1, mixup=0.4), progress=False)
+    targets = torch.cat(seen)
+    assert targets.shape == (len(train), 7)  # one row of blended labels per training image
+    assert torch.allclose(targets.sum(1), torch.ones(len(targets)))  # probabilities: each row a blend of two labels
+    assert ((targets > 0).sum(1) <= 2).all() and ((targets > 0).sum(1) == 2).any()
+    monkeypatch.undo()
+    result = fu.fit(tiny_model(), train, val, config(epochs=10, augment="shift", mixup=0.4), progress=False)
+    assert result.best_val_accuracy > 0.8
+    assert "mixup" not in fu.ExperimentConfig().to_dict() and fu.ExperimentConfig(mixup=0.2).to_dict()["mixup"] == 0.2
+    with pytest.raises(ValueError, match="mixup"):
+        config(mixup=0.2, distill=0.5)

@@ -1,9 +1,11 @@
 """fer_utils.course.verdicts: the one rule for comparisons (holds / tie / reversed) and targets (met / missed)."""
 
+import numpy as np
 import pytest
 
+import fer_utils as fu
 from fer_utils.course import targets
-from fer_utils.course.verdicts import COMPARISON_VERDICTS, TARGET_VERDICTS, verdict
+from fer_utils.course.verdicts import COMPARISON_VERDICTS, TARGET_VERDICTS, seeded_gain, verdict
 
 
 def test_a_comparison_needs_every_yardstick_given_to_agree():
@@ -39,3 +41,20 @@ def test_every_target_the_course_states_says_where_it_comes_from():
     stated = [*targets.FINAL_MODEL_TTA.values(), *targets.FINAL_MODEL_ONE_PASS.values(), *targets.PIPELINE.values()]
     assert all(isinstance(t, targets.Target) and len(t.source) > 20 for t in stated)
     assert targets.VIDEO_END_TO_END in targets.PIPELINE.values()
+
+
+def test_a_change_trained_from_several_seeds_holds_only_where_every_pair_and_the_mean_agree():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 2000)
+    right = lambda share: np.where(rng.random(2000) < share, labels, (labels + 1) % 7)  # noqa: E731
+    predicted = {"with 0": right(0.70), "without 0": right(0.60), "with 1": right(0.69), "without 1": right(0.61)}
+    pairs = {"seed 0": ("with 0", "without 0"), "seed 1": ("with 1", "without 1")}
+    found = seeded_gain(labels, predicted, pairs, threshold=0.01)
+    for seed, (a, b) in pairs.items():
+        assert found["pairs"][seed] == fu.stats.mcnemar(predicted[a] == labels, predicted[b] == labels)
+    gain = np.mean([(predicted[a] == labels).mean() - (predicted[b] == labels).mean() for a, b in pairs.values()])
+    assert found["mean gain"]["difference"] == pytest.approx(gain) and found["mean gain"]["verdict"] == "holds"
+    assert found["accuracy"]["with 0"] == fu.stats.accuracy_with_interval(labels, predicted["with 0"])
+    assert seeded_gain(labels, predicted, pairs, threshold=0.2)["mean gain"]["verdict"] == "tie"  # inside the seed noise
+    predicted["with 1"] = predicted["without 1"].copy()  # one seed gains nothing: its p = 1 keeps the verdict a tie
+    assert seeded_gain(labels, predicted, pairs, threshold=0.01)["mean gain"]["verdict"] == "tie"

@@ -29,11 +29,11 @@ from ..experiments import ExperimentConfig, split_data
 from ..models import ensemble_of
 from ..paths import RESULTS_DIR, project_relative
 from ..runtime import fast_mode
-from ..stats import accuracy_with_interval, difference_threshold, mcnemar
+from ..stats import difference_threshold
 from ..storage import records_dir, save_record
 from . import ensemble, final_model
 from .records import load_study, record_name, weights_path
-from .verdicts import verdict
+from .verdicts import seeded_gain
 
 STUDY = "distill"
 SEEDS = (0, 1)  # the teachers' seeds, and the students': each student is paired with the teacher of its seed
@@ -105,13 +105,9 @@ def validation_study(data, runs: dict[str, ExperimentConfig], seed_sd: float, di
            "threshold": threshold, "teacher": records[labels[0][0]].get("teacher"),
            "minutes": {label: records[label]["train_seconds"] / 60 for pair in labels for label in pair}}
     for mode, predicted in predictions.items():
-        pairs = {f"seed {s}": mcnemar(predicted[student] == val.labels, predicted[teacher] == val.labels)
-                 for s, (student, teacher) in zip(SEEDS, labels, strict=True)}
-        gain = float(np.mean([pair["difference"] for pair in pairs.values()]))
-        out[mode] = {"accuracy": {name: accuracy_with_interval(val.labels, p) for name, p in predicted.items()},
-                     "student vs teacher": pairs,
-                     "mean gain": {"difference": gain, "p_values": [pair["p_value"] for pair in pairs.values()],
-                                   "verdict": verdict(gain, threshold, max(pair["p_value"] for pair in pairs.values()))}}
+        found = seeded_gain(val.labels, predicted, {f"seed {s}": pair for s, pair in zip(SEEDS, labels, strict=True)},
+                            threshold)
+        out[mode] = {"accuracy": found["accuracy"], "student vs teacher": found["pairs"], "mean gain": found["mean gain"]}
     save_record(VALIDATION_NAME, out)
     return out
 

@@ -12,27 +12,20 @@ run (``PROXY``), the same for notebooks 02, 03, 04's candidates and 08.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..checkpoints import load_model
 from ..config import ExperimentConfig
-from ..evaluate import predict_proba
-from ..experiments import run_experiment, stored_record
+from ..experiments import run_experiment, stored_proba, stored_record
 from ..paths import runs_dir
 from ..runtime import fast_mode
 from ..storage import (
-    atomic_write,
-    file_sha256,
     records_dir,
     retrain_requested,
     save_record,
-    sha256,
     stored,
 )
 
@@ -96,29 +89,9 @@ def cached(name: str, compute, **settings) -> dict:
 
 
 
-def stored_probabilities(name: str, checkpoint: str | os.PathLike, images: np.ndarray, tta: bool | str = False,
-                         chunk: int = 256) -> np.ndarray:
+def stored_probabilities(name: str, checkpoint: str | os.PathLike, images: np.ndarray, tta: bool | str = False) -> np.ndarray:
     """``checkpoint``'s probabilities on ``images`` ((N, 48, 48) -> (N, 7)) with ``tta``, stored as
-    results/probabilities/<name>.npz (results/fast/ in fast mode) and read back while the checkpoint's file,
-    the images and the TTA are the same; computed only when missing, with the expected time said first and
-    a progress bar (notebook 05 reads notebook 04's test predictions this way)."""
-    path = records_dir() / "probabilities" / f"{name}.npz"
-    made = {"checkpoint_sha256": file_sha256(checkpoint), "images_sha256": sha256(np.ascontiguousarray(images).tobytes()),
-            "tta": str(tta)}
-    if path.is_file() and not retrain_requested():
-        with np.load(path) as stored_file:
-            if json.loads(str(stored_file["made"])) == made:
-                return stored_file["probs"]
-    from tqdm.auto import tqdm
-
-    model = load_model(checkpoint)
-    parts = np.array_split(np.arange(len(images)), max(1, -(-len(images) // chunk)))
-    began = time.perf_counter()
-    probs = [predict_proba(model, images[parts[0]], tta=tta)]
-    per_part = time.perf_counter() - began
-    print(f"computing {name}: {len(images):,} faces, TTA {tta!r}, about {per_part * len(parts) / 60:.1f} min on this machine "
-          f"(measured on the first {len(parts[0]):,}); stored in {path.name} for the next run", flush=True)
-    probs += [predict_proba(model, images[part], tta=tta) for part in tqdm(parts[1:], desc=name, unit="chunk")]
-    probs = np.concatenate(probs)
-    atomic_write(path, lambda f: np.savez_compressed(f, probs=probs, made=json.dumps(made)))
-    return probs
+    results/probabilities/<name>.npz (results/fast/ in fast mode) by ``fer_utils.experiments.stored_proba``,
+    computed only when missing or ``$FER_RETRAIN`` asks (notebook 05 reads notebook 04's test predictions this way)."""
+    return stored_proba(checkpoint, images, tta, records_dir() / "probabilities" / f"{name}.npz", label=name,
+                        recompute=retrain_requested())[0]

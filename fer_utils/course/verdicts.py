@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..stats import ALPHA, mcnemar
+from ..stats import ALPHA, accuracy_with_interval, mcnemar
 from .targets import Target
 
 COMPARISON_VERDICTS = ("holds", "tie", "reversed")
@@ -69,3 +69,18 @@ def describe_paired(finding: dict) -> str:
     """A ``paired_finding`` in words: '+0.4 points, McNemar p = 0.52: tie'."""
     p = finding["mcnemar p"]
     return f"{100 * finding['gap']:+.1f} points{'' if p is None else f', McNemar p = {p:.2g}'}: {finding['verdict']}"
+
+
+def seeded_gain(labels, predicted: dict, pairs: dict, threshold: float) -> dict:
+    """A change trained from several seeds, each run against the run of its seed without it, on the same
+    images: ``predicted`` holds each run's (N,) predicted classes by label, ``pairs`` maps a seed's name to
+    its (with, without) labels. Returns the accuracies with intervals, McNemar's test per pair, and the mean
+    gain over the seeds, whose verdict needs every pair's p < 0.05 and the mean past ``threshold`` (the
+    seed yardstick of means over that many seeds)."""
+    labels = np.asarray(labels)
+    tests = {seed: mcnemar(predicted[a] == labels, predicted[b] == labels) for seed, (a, b) in pairs.items()}
+    gain = float(np.mean([test["difference"] for test in tests.values()]))
+    p_values = [test["p_value"] for test in tests.values()]
+    return {"accuracy": {name: accuracy_with_interval(labels, p) for name, p in predicted.items()},
+            "pairs": tests,
+            "mean gain": {"difference": gain, "p_values": p_values, "verdict": verdict(gain, threshold, max(p_values))}}

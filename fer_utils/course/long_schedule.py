@@ -1,0 +1,72 @@
+"""Notebook 04, a schedule for long training: mixup over twice the epochs, made affordable by progressive
+resizing, against the shipped setting on validation.
+
+The refit-scale curve stopped gaining at 25 epochs under flips and shifts (50 epochs scored lower): the model
+starts to memorise. Public single networks that reach 72-73% train for hundreds of epochs with a stronger
+regulariser. Here the shipped setting (the distillation study's teachers: the fitting split, seeds 0 and 1)
+gets mixup (``MIXUP``, with its label smoothing kept) for ``EPOCHS`` epochs, the first two thirds at smaller
+sides (``SIZES``: a 32 px epoch costs under half a 48 px one), so that the candidate costs about 1.4 times
+the shipped training. One bundle, fixed before any run, judged as a whole: each candidate against the teacher
+of its seed on the deduplicated validation split (McNemar's test on the same faces), the mean gain over the
+seeds against the seed yardstick of two-seed means (``fer_utils.course.verdicts.seeded_gain``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..checkpoints import load_model
+from ..config import ExperimentConfig
+from ..evaluate import predict_proba
+from ..experiments import split_data
+from ..runtime import fast_mode
+from ..stats import difference_threshold
+from ..storage import save_record
+from . import distillation
+from .records import load_study, weights_path
+from .verdicts import seeded_gain
+
+STUDY = "schedule"
+SEEDS = distillation.SEEDS
+MIXUP, EPOCHS, SIZES = 0.2, 50, (32, 40, 48)
+VALIDATION_NAME = "schedule_validation"  # results/<name>.json
+
+
+def candidate_label(seed: int) -> str:
+    return f"mixup, {EPOCHS} epochs, seed {seed}"
+
+
+def grid() -> dict[str, ExperimentConfig]:
+    """The candidates: each distillation teacher's config (the shipped setting on the fitting split) with
+    mixup, ``EPOCHS`` epochs and progressive resizing through ``SIZES``."""
+    teachers = distillation.grid()
+    return {candidate_label(s): dataclasses.replace(teachers[distillation.teacher_label(s)], mixup=MIXUP, epochs=EPOCHS,
+                                                    train_sizes=SIZES) for s in SEEDS}
+
+
+def validation_study(data, seed_sd: float, directory=None) -> dict:
+    """Each candidate against the distillation study's teacher of its seed on the deduplicated validation split,
+    with the TTA (the records' predictions) and in one pass (from the saved weights): accuracies with intervals,
+    McNemar's test per pair and the mean gain against the seed yardstick of two-seed means
+    (``verdicts.seeded_gain``); the training minutes of each. Saves and returns results/schedule_validation.json."""
+    candidates = {label: config.fast() if fast_mode() else config for label, config in grid().items()}
+    teachers = {label: config.fast() if fast_mode() else config for label, config in distillation.grid().items()
+                if label.startswith("teacher")}
+    records = {**load_study(STUDY, candidates, directory), **load_study(distillation.STUDY, teachers, directory)}
+    studies = {**dict.fromkeys(candidates, STUDY), **dict.fromkeys(teachers, distillation.STUDY)}
+    config = candidates[candidate_label(SEEDS[0])]
+    val = split_data(data, config)[1]
+    threshold = float(difference_threshold(seed_sd, runs=(len(SEEDS), len(SEEDS))))
+    pairs = {f"seed {s}": (candidate_label(s), distillation.teacher_label(s)) for s in SEEDS}
+    predictions = {
+        f"TTA {config.tta}": {label: np.asarray(records[label]["val_predictions"]) for label in studies},
+        "one pass": {label: predict_proba(load_model(weights_path(study, label)), val.images).argmax(1)
+                     for label, study in studies.items()}}
+    out = {"n_val": len(val), "seeds": list(SEEDS), "mixup": MIXUP, "epochs": EPOCHS, "sizes": list(SIZES),
+           "seed_sd": seed_sd, "threshold": threshold,
+           "minutes": {label: records[label]["train_seconds"] / 60 for label in studies},
+           **{mode: seeded_gain(val.labels, predicted, pairs, threshold) for mode, predicted in predictions.items()}}
+    save_record(VALIDATION_NAME, out)
+    return out
