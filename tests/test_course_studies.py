@@ -400,6 +400,7 @@ def test_the_distilled_model_ships_only_where_distillation_holds_on_validation_i
 
     assert ships(study("holds")) and not ships(study("tie")) and not ships(study("reversed"))
     assert not ships(study("holds", seeds=(0,)))  # judged on every seed, not on the first alone
+    assert fu.course.long_schedule.ships(study("holds")) and not fu.course.long_schedule.ships(study("tie"))
 
 
 def test_stored_probabilities_are_computed_once_and_again_for_another_checkpoint(synthetic, monkeypatch, tmp_path):

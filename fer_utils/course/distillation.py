@@ -33,7 +33,7 @@ from ..stats import difference_threshold
 from ..storage import records_dir, save_record
 from . import ensemble, final_model
 from .records import load_study, record_name, weights_path
-from .verdicts import seeded_gain
+from .verdicts import holds_in_one_pass, seeded_gain
 
 STUDY = "distill"
 SEEDS = (0, 1)  # the teachers' seeds, and the students': each student is paired with the teacher of its seed
@@ -116,4 +116,4 @@ def ships(validation: dict) -> bool:
     """The rule, fixed before the second seed or any test face was seen: the distilled refit replaces the
     shipped single model only where distillation *holds* on validation in one pass (the mean gain over the
     seeds beyond two-seed noise, each pair's McNemar p < 0.05); a tie keeps the model trained on labels."""
-    return validation.get("seeds") == list(SEEDS) and validation["one pass"]["mean gain"]["verdict"] == "holds"
+    return holds_in_one_pass(validation, SEEDS)

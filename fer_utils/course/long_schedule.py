@@ -26,7 +26,7 @@ from ..stats import difference_threshold
 from ..storage import save_record
 from . import distillation
 from .records import load_study, weights_path
-from .verdicts import seeded_gain
+from .verdicts import holds_in_one_pass, seeded_gain
 
 STUDY = "schedule"
 SEEDS = distillation.SEEDS
@@ -70,3 +70,10 @@ def validation_study(data, seed_sd: float, directory=None) -> dict:
            **{mode: seeded_gain(val.labels, predicted, pairs, threshold) for mode, predicted in predictions.items()}}
     save_record(VALIDATION_NAME, out)
     return out
+
+
+def ships(validation: dict) -> bool:
+    """The rule, fixed before either candidate finished training: the shipped setting moves to the long schedule
+    (refit on all the training images, tested once) only where the schedule *holds* on validation in one pass, over
+    both seeds (the mean gain past two-seed noise, each pair's McNemar p < 0.05); a tie keeps today's setting."""
+    return holds_in_one_pass(validation, SEEDS)

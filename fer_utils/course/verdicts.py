@@ -84,3 +84,9 @@ def seeded_gain(labels, predicted: dict, pairs: dict, threshold: float) -> dict:
     return {"accuracy": {name: accuracy_with_interval(labels, p) for name, p in predicted.items()},
             "pairs": tests,
             "mean gain": {"difference": gain, "p_values": p_values, "verdict": verdict(gain, threshold, max(p_values))}}
+
+
+def holds_in_one_pass(validation: dict, seeds) -> bool:
+    """Whether a change judged by ``seeded_gain`` on validation (a study's record, with its ``seeds`` and a 'one pass'
+    part) *holds* in one pass over exactly ``seeds``: the rule that lets such a change into the shipped model."""
+    return validation.get("seeds") == list(seeds) and validation["one pass"]["mean gain"]["verdict"] == "holds"
