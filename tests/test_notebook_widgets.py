@@ -13,11 +13,18 @@ NOTEBOOK = fu.PROJECT_ROOT / "notebooks" / "05_what_the_model_gets_wrong.ipynb"
 
 def test_strip_widgets_leaves_no_state_and_a_note():
     nb = nbformat.v4.new_notebook(metadata={"widgets": {"application/vnd.jupyter.widget-state+json": {}}})
-    cell = nbformat.v4.new_code_cell("ui", outputs=[nbformat.v4.new_output(
-        "display_data", data={notebook_widgets.WIDGET_VIEW: {"model_id": "abc"}, "text/plain": "VBox(...)"})])
-    nb.cells.append(cell)
-    assert notebook_widgets.strip_widgets(nb) == 1
+    def widget_output(text):
+        return nbformat.v4.new_output("display_data", data={notebook_widgets.WIDGET_VIEW: {"model_id": "abc"},
+                                                           "text/plain": text})
+
+    cell = nbformat.v4.new_code_cell("ui = fu.explorer.MisclassificationExplorer(views)\nui",
+                                     outputs=[widget_output("VBox(...)")])
+    progress = nbformat.v4.new_code_cell("probs = stored_probabilities(...)", outputs=[
+        nbformat.v4.new_output("stream", text="computing...\n"), widget_output("HBox(children=(FloatProgress(...)))")])
+    nb.cells += [cell, progress]
+    assert notebook_widgets.strip_widgets(nb) == 2
     assert "widgets" not in nb.metadata and cell.outputs[0]["data"] == {"text/plain": notebook_widgets.STATIC_NOTE}
+    assert [o["output_type"] for o in progress.outputs] == ["stream"]  # a progress bar's view: dropped, not a note
     assert notebook_widgets.strip_widgets(nb) == 0
 
 
@@ -50,7 +57,7 @@ def test_the_server_extension_saves_no_python_version_and_no_widget_before_a_sav
             "data": {hooks.WIDGET_VIEW: {"model_id": "abc"}, "text/plain": "VBox(...)"}}
     content = nbformat.v4.new_notebook(metadata={"language_info": info, "kernelspec": notebook_widgets.KERNELSPEC,
                                                  "widgets": {"application/vnd.jupyter.widget-state+json": {}}})
-    content.cells = [nbformat.v4.new_code_cell("ui", outputs=[view])]
+    content.cells = [nbformat.v4.new_code_cell("ui = fu.explorer.MisclassificationExplorer(views)\nui", outputs=[view])]
     model = {"type": "notebook", "content": dict(content)}
     hooks.before_save(model=model, path="x.ipynb", contents_manager=None)
     saved = model["content"]

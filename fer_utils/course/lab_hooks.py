@@ -4,7 +4,7 @@ lab-settings``).
 
 * **No widget state and no widget view.** A saved view points to a widget model that only a live kernel has: the
   reopened notebook would show controls that do nothing. Each view becomes a plain-text note instead (the
-  widget's own, ``NOTES``, else ``STATIC_NOTE``), which is what a reader without a kernel sees.
+  widget's own, ``NOTES``; a progress bar's view is dropped), which is what a reader without a kernel sees.
 * **No Python version.** When a kernel starts, JupyterLab copies its Python's exact version into the notebook
   (``metadata.language_info.version``). The committed notebooks carry none (every student's Python differs), and
   git's clean filter (nb-clean, set up by ``make install``) hides that line from ``git diff`` but not from
@@ -20,25 +20,33 @@ import nbformat
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 STATIC_NOTE = ("The interactive explorer needs a live kernel: run the notebook (in JupyterLab or Jupyter Notebook) "
                "to use it. Without one, the static galleries below show the most confident mistakes.")
-# A widget's own note, by the class its cell makes; the explorer's (STATIC_NOTE) otherwise.
-NOTES = {"CameraWidget": ("The camera widget needs a live kernel and a camera in your browser: run this section in "
+# A widget's note, by the class its cell makes. Any other widget view (a progress bar) is dropped: without a kernel it
+# shows nothing.
+NOTES = {"MisclassificationExplorer": STATIC_NOTE,
+         "CameraWidget": ("The camera widget needs a live kernel and a camera in your browser: run this section in "
                           "JupyterLab (or Jupyter Notebook) and press Start.")}
 
 
 def strip_widgets(nb) -> int:
     """Make a notebook (an nbformat node) carry no widget state: drop ``metadata.widgets`` and, in
-    every output, the widget view, keeping a plain-text note: the widget's own (``NOTES``, by the class
-    named in the cell), else ``STATIC_NOTE``. Returns the number of widget views removed."""
+    every output, the widget view, keeping a plain-text note where the cell makes a widget of ``NOTES``
+    (its note), else dropping the output (a progress bar's). Returns the number of widget views removed."""
     nb.metadata.pop("widgets", None)
     removed = 0
     for cell in nb.cells:
-        note = next((text for name, text in NOTES.items() if name in cell.get("source", "")), STATIC_NOTE)
+        note = next((text for name, text in NOTES.items() if name in cell.get("source", "")), None)
+        kept = []
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if WIDGET_VIEW in data:
+                removed += 1
+                if note is None:
+                    continue
                 del data[WIDGET_VIEW]
                 data["text/plain"] = note
-                removed += 1
+            kept.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = kept
     return removed
 
 
