@@ -213,6 +213,7 @@ ALL_GRIDS = {
     "recipes": fu.course.final_model.final_recipe_candidates,
     "transfer": lambda: {**fu.course.transfer.transfer_comparison(), **fu.course.transfer.label_budget()},
     "distill": lambda: fu.course.distillation.grid(teacher=fu.course.distillation.FITTING_TEACHER),
+    "schedule": fu.course.long_schedule.grid,
 }
 
 
