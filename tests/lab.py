@@ -222,6 +222,20 @@ def run_all_cells(page, timeout_s: float) -> float:
         time.sleep(1)  # polling interval
 
 
+@contextlib.contextmanager
+def recorded(step: Steps, page, console_errors: list[str], tmp_path: Path, artifacts: Path, context):
+    """A browser test's steps: any failure (pytest-timeout's and Ctrl-C's too) recorded by ``record_failure`` and
+    raised; steps.txt written and the browser ``context`` closed whatever happens."""
+    try:
+        yield
+    except BaseException as err:
+        record_failure(err, step, page, console_errors, tmp_path, artifacts)
+        raise
+    finally:
+        (artifacts / "steps.txt").write_text(step.text() + "\n")
+        context.close()
+
+
 def record_failure(err: BaseException, step: Steps, page, console_errors: list[str], tmp_path: Path,
                    artifacts: Path) -> None:
     """failure.png (the page) and failure.txt (what the test waited for, and the state it found) in ``artifacts``."""

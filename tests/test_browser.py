@@ -26,7 +26,7 @@ from .lab import (
     jupyterlab,
     notebook_widgets,
     open_notebook,
-    record_failure,
+    recorded,
     require_browser,
     run_all_cells,
     wait_until,
@@ -72,7 +72,7 @@ def test_the_explorer_works_in_jupyterlab(lab, tmp_path):
     with sync_playwright() as p:
         step("Chromium starts")
         context, page = chromium_page(p, tmp_path / "chromium-profile", console_errors)
-        try:
+        with recorded(step, page, console_errors, tmp_path, ARTIFACTS, context):
             step("JupyterLab loads 04.ipynb and its kernel connects")
             open_notebook(page, url, token, "04.ipynb")
             # The notebook's Log Console, open from the start. At its default level (warning) it shows what no cell
@@ -249,12 +249,6 @@ def test_the_explorer_works_in_jupyterlab(lab, tmp_path):
             body = page.locator("body").inner_text()
             assert not any(e in body for e in WIDGET_ERRORS), "the saved notebook reopens with widget errors"
             step("done")
-        except BaseException as err:  # also pytest-timeout's and Ctrl-C's
-            record_failure(err, step, page, console_errors, tmp_path, ARTIFACTS)
-            raise
-        finally:
-            (ARTIFACTS / "steps.txt").write_text(step.text() + "\n")
-            context.close()
     assert console_errors == [], f"browser console errors: {console_errors}"
     print(f"notebook run {run_s:.0f} s, interactions {interact_s:.0f} s, total {time.monotonic() - started:.0f} s")
 

@@ -31,7 +31,7 @@ from .lab import (
     cleared_copy,
     jupyterlab,
     open_notebook,
-    record_failure,
+    recorded,
     require_browser,
     run_all_cells,
     wait_until,
@@ -124,7 +124,7 @@ def _browser_session(tmp_path, url, token, args, name, check):
         step("Chromium starts")
         context, page = chromium_page(p, tmp_path / f"profile-{name}", console_errors, viewport=(1200, 1000), args=args,
                                       navigation_timeout_s=UI_TIMEOUT_S)
-        try:
+        with recorded(step, page, console_errors, tmp_path, artifacts, context):
             step("JupyterLab loads camera.ipynb and its kernel connects")
             open_notebook(page, url, token, "camera.ipynb")
             step(f"the setup and the camera section run (deadline {RUN_TIMEOUT_S} s)")
@@ -135,12 +135,6 @@ def _browser_session(tmp_path, url, token, args, name, check):
             expect(page.locator(".fer-camera-status")).to_have_text("camera off")
             check(page, widget, step, artifacts)
             step("done")
-        except BaseException as err:
-            record_failure(err, step, page, console_errors, tmp_path, artifacts)
-            raise
-        finally:
-            (artifacts / "steps.txt").write_text(step.text() + "\n")
-            context.close()
     assert console_errors == [], f"browser console errors: {console_errors}"
     log = (tmp_path / "lab.log").read_text()
     assert "Traceback" not in log, f"the kernel or the server logged a traceback: {log[-3000:]}"

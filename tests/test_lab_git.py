@@ -30,7 +30,7 @@ from .lab import (
     jupyterlab,
     notebook_widgets,
     open_notebook,
-    record_failure,
+    recorded,
     require_browser,
     wait_until,
 )
@@ -137,7 +137,7 @@ def test_opening_and_saving_a_notebook_leaves_git_status_clean(checkout, tmp_pat
     with jupyterlab(tmp_path, repo) as (url, token), sync_playwright() as p:
         step("Chromium starts")
         context, page = chromium_page(p, tmp_path / "chromium-profile", console_errors)
-        try:
+        with recorded(step, page, console_errors, tmp_path, ARTIFACTS, context):
 
             step(f"JupyterLab loads {NOTEBOOK}, its kernel connects and JupyterLab takes in its language and spec")
             open_notebook(page, url, token, NOTEBOOK)
@@ -170,10 +170,4 @@ def test_opening_and_saving_a_notebook_leaves_git_status_clean(checkout, tmp_pat
             step("close")
             close(WIDGET_NOTEBOOK)
             step("done")
-        except BaseException as err:  # also pytest-timeout's and Ctrl-C's
-            record_failure(err, step, page, console_errors, tmp_path, ARTIFACTS)
-            raise
-        finally:
-            (ARTIFACTS / "steps.txt").write_text(step.text() + "\n")
-            context.close()
     print(f"total {time.monotonic() - step.started:.0f} s\n{step.text()}")
