@@ -152,6 +152,11 @@ def compare(before: np.ndarray, after: np.ndarray, labels: np.ndarray) -> dict:
             "tables": {name: table.round(4).to_dict(orient="index") for name, table in tables.items()}}
 
 
+def predicted(model, faces: np.ndarray, tta=TTA) -> np.ndarray:
+    """The classes (N,) ``model`` predicts for ``faces`` (N, 48, 48), as the report scores them: with ``tta``, in fp32."""
+    return predict_proba(model, faces, tta=tta, precision="fp32").argmax(1)
+
+
 def run_folder(out: Path) -> Path:
     """Where an unfinished fine-tuning of ``out`` keeps its per-epoch checkpoint: a hidden folder beside it."""
     return out.with_name(f".{out.name}.run")
@@ -177,10 +182,10 @@ def finetune(folder: str | os.PathLike, out: str | os.PathLike, pipeline, base: 
     save_json(run_dir / "made_from.json", made)
     model = load_model(base)
     held = read.split(parts["held out"])
-    before = predict_proba(model, held.images, tta=TTA, precision="fp32").argmax(1)
+    before = predicted(model, held.images)
     result = fit(model, read.split(parts["train"]), read.split(parts["validation"]), FINETUNE_RECIPE, run_dir=run_dir,
                  resume=True, progress=progress)
-    after = predict_proba(result.model, held.images, tta=TTA, precision="fp32").argmax(1)
+    after = predicted(result.model, held.images)
     report = {
         "finetuned_from": {"checkpoint": str(base), "sha256": made["base_sha256"]},
         "folder": str(folder), "faces": read.counts(),

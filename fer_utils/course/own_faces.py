@@ -40,9 +40,9 @@ from sklearn.model_selection import train_test_split
 from ..checkpoints import load_model
 from ..config import CLASSES, FINETUNE_RECIPE, FINETUNE_VALIDATION, TrainConfig
 from ..data import Split
-from ..evaluate import per_class_table, predict_proba
+from ..evaluate import per_class_table
 from ..experiments import split_data
-from ..finetune import TTA, stratified_part
+from ..finetune import TTA, predicted, stratified_part
 from ..paths import RESULTS_DIR, project_relative
 from ..runtime import fast_mode
 from ..stats import accuracy_with_interval, difference_threshold, mcnemar, seed_sd
@@ -150,11 +150,6 @@ def encode(classes: np.ndarray) -> str:
 def decode(digits: str) -> np.ndarray:
     """``encode``'s string back as (N,) int64 class indices."""
     return np.frombuffer(digits.encode(), np.uint8).astype(np.int64) - ord("0")
-
-
-def predicted(model, images: np.ndarray, tta=TTA) -> np.ndarray:
-    """The classes ``model`` predicts for ``images``, with the TTA of ``finetune``'s report, in fp32."""
-    return predict_proba(model, images, tta=tta, precision="fp32").argmax(1)
 
 
 def shift_findings(labels: np.ndarray, clean: np.ndarray, shifted: np.ndarray) -> dict:
