@@ -107,6 +107,28 @@ class RandomErase(nn.Module):
         return x.masked_fill(erase[:, None], 0.0)
 
 
+class RandomCrop(nn.Module):
+    """A random ``size`` x ``size`` window of each image, its corner drawn per image: (B, C, H, W) -> (B, C, size, size)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        top = torch.randint(0, h - self.size + 1, (n,), device=x.device)
+        left = torch.randint(0, w - self.size + 1, (n,), device=x.device)
+        steps = torch.arange(self.size, device=x.device)
+        rows = (top[:, None] + steps)[:, None, :, None]  # (B, 1, size, 1)
+        cols = (left[:, None] + steps)[:, None, None, :]  # (B, 1, 1, size)
+        batch = torch.arange(n, device=x.device)[:, None, None, None]
+        channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+        return x[batch, channel, rows, cols]
+
+
 PARTS = {
     "hflip": lambda: RandomHFlip(0.5),
     "rotate": lambda: RandomAffine(degrees=15),

@@ -12,14 +12,17 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torchvision.transforms.v2.functional import ten_crop
 
 from .config import CLASSES, TTA_MODES
 from .inputs import to_model_input
 from .runtime import autocast, resolve_precision
 
 # Test-time augmentation: the views whose probabilities are averaged. 'flip' adds the mirror
-# image; 'flip+shift' adds, for the image and its mirror, shifts of SHIFT_PX pixels in each direction.
+# image; 'flip+shift' adds, for the image and its mirror, shifts of SHIFT_PX pixels in each direction;
+# 'ten-crop' averages the four corner and the centre TEN_CROP_PX windows and their mirrors (torchvision's ten_crop).
 SHIFT_PX = 2
+TEN_CROP_PX = 40
 
 
 def tta_mode(tta: bool | str) -> str:
@@ -39,8 +42,11 @@ def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
 
 
 def tta_views(x: torch.Tensor, tta: bool | str) -> list[torch.Tensor]:
-    """The batches a model sees for one input batch under ``tta`` (the input itself first)."""
+    """The batches a model sees for one input batch under ``tta``: the input itself first, except for 'ten-crop'
+    (windows of the input, the mirrored ones last)."""
     mode = tta_mode(tta)
+    if mode == "ten-crop":
+        return list(ten_crop(x, [TEN_CROP_PX, TEN_CROP_PX]))
     views = [x] if mode == "none" else [x, x.flip(-1)]
     if mode == "flip+shift":
         moves = [(SHIFT_PX, 0), (-SHIFT_PX, 0), (0, SHIFT_PX), (0, -SHIFT_PX)]
@@ -58,7 +64,7 @@ def predict_proba(
 ) -> np.ndarray:
     """Class probabilities, (N, 48, 48) uint8 -> (N, 7) float32, in eval mode.
 
-    With ``tta`` ('flip', 'flip+shift'; True means 'flip') the probabilities are averaged over
+    With ``tta`` ('flip', 'flip+shift', 'ten-crop'; True means 'flip') the probabilities are averaged over
     the views of ``tta_views``. Evaluation is fp32 unless ``precision`` says otherwise, so that
     every machine reports the same numbers.
     """

@@ -20,7 +20,7 @@ from torch import nn
 from torchvision.transforms.v2 import MixUp
 from tqdm.auto import tqdm
 
-from .augment import make_augment
+from .augment import RandomCrop, make_augment
 from .checkpoints import load_state, model_spec, read_checkpoint, save_torch
 from .config import TrainConfig
 from .data import Split
@@ -104,8 +104,8 @@ def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_probs:
 
 
 def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype, size, bar):
-    """One epoch (``config.passes_per_epoch`` shuffled passes over the training data) at ``size`` x ``size``,
-    each batch blended by mixup where ``config.mixup`` > 0; returns (mean loss, accuracy on the unblended
+    """One epoch (``config.passes_per_epoch`` shuffled passes over the training data) at ``size`` x ``size``
+    (resized, or random windows where ``config.crop`` is set), each batch blended by mixup where ``config.mixup`` > 0; returns (mean loss, accuracy on the unblended
     labels, images per second)."""
     mix = MixUp(alpha=config.mixup, num_classes=NUM_CLASSES) if config.mixup else None
     model.train()
@@ -117,7 +117,9 @@ def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_
         if len(idx) < 2:  # BatchNorm cannot train on a single image
             continue
         x = augment(to_model_input(images[idx].to(device, non_blocking=True)))
-        if x.shape[-1] != size:
+        if config.crop:
+            x = RandomCrop(config.crop)(x)
+        elif x.shape[-1] != size:
             x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         y = labels[idx].to(device, non_blocking=True)
         target = y
@@ -208,7 +210,7 @@ def fit(
         return distillation_loss(logits, y, teacher, config.distill, config.temperature, config.label_smoothing)
 
     augment = make_augment(config.augment)
-    sizes = epoch_sizes(config.train_sizes, config.epochs)
+    sizes = [config.crop] * config.epochs if config.crop else epoch_sizes(config.train_sizes, config.epochs)
     clean_train = clean_train_sample(train)
 
     history: list[dict[str, Any]] = []
@@ -291,7 +293,8 @@ def estimate_minutes(model: nn.Module, config: TrainConfig, n_images: int, batch
     for _ in range(batches + 3):  # the first three steps warm up
         start = time.perf_counter()
         with autocast(device, dtype):
-            loss = nn.functional.cross_entropy(model(augment(x).contiguous(memory_format=torch.channels_last)).float(), y)
+            v = RandomCrop(config.crop)(augment(x)) if config.crop else augment(x)
+            loss = nn.functional.cross_entropy(model(v.contiguous(memory_format=torch.channels_last)).float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

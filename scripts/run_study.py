@@ -18,6 +18,8 @@
     python scripts/run_study.py schedule        # mixup over twice the epochs (progressive resizing pays for them),
                                                 # two seeds on the fitting split, judged on validation against the
                                                 # distillation study's teachers: fer_utils.course.long_schedule
+    python scripts/run_study.py crops           # random 40 px crops, more epochs in the same minutes, judged alike:
+                                                # fer_utils.course.random_crops
     python scripts/run_study.py ensemble        # the final setting from more seeds, on the fitting split (the
                                                 # ensemble judged on validation) and on all the training
                                                 # images (with the shipped model, the ensemble tested once):
@@ -44,6 +46,7 @@ from fer_utils.course import (
     ensemble,
     final_model,
     long_schedule,
+    random_crops,
     records,
     transfer,
 )
@@ -105,7 +108,7 @@ def select_recipe(data, args, started: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", choices=["ablation", "architectures", "recipes", "curve", "transfer", "final", "ensemble",
-                                          "distill", "distilled", "schedule"])
+                                          "distill", "distilled", "schedule", "crops"])
     parser.add_argument("--deadline", type=float, default=None, help="start no new run after this many seconds")
     parser.add_argument("--retrain", action="store_true", help="train again even where a record exists")
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
@@ -125,7 +128,7 @@ def main() -> None:
     if args.engine == "ray":
         if args.study in ("final", "distilled"):
             print("the final refit is one run: it trains here, without Ray")
-        elif args.study in ("ensemble", "distill", "schedule"):
+        elif args.study in ("ensemble", "distill", "schedule", "crops"):
             sys.exit(f"{args.study}: its runs save their weights; run it with --engine local (--shard i/n for parallel workers)")
         else:
             cluster.connect(args.address)
@@ -139,7 +142,9 @@ def main() -> None:
     elif args.study == "distilled":
         train_distilled(data, args)
     elif args.study == "schedule":
-        train_schedule(data, args, started)
+        train_against_teachers(long_schedule, data, args, started, "long schedule - shipped setting")
+    elif args.study == "crops":
+        train_against_teachers(random_crops, data, args, started, "random crops - shipped setting")
     elif args.study == "recipes":
         select_recipe(data, args, started)
     else:
@@ -233,32 +238,31 @@ def train_distillation(data, args, started: float) -> None:
         return
     noise = fu.stats.seed_sd(ablation.seed_runs(fu.RESULTS_DIR / "experiments")).sd
     study = distillation.validation_study(data, runs, noise)
-    print_gains(study, runs[distillation.student_label(distillation.SEEDS[0])].tta, "student vs teacher",
-                "student - teacher")
+    print_gains(study, "student vs teacher", "student - teacher")
 
 
-def train_schedule(data, args, started: float) -> None:
-    """The long-schedule candidates that have no record or weights (saving their weights); then, unless this is
-    one shard of several, each against the shipped setting of its seed on validation."""
-    runs = long_schedule.grid()
+def train_against_teachers(study, data, args, started: float, change: str) -> None:
+    """The candidates of ``study`` (a module such as fer_utils.course.long_schedule: ``STUDY``, ``grid``,
+    ``validation_study``) that have no record or weights, saving their weights; then, unless this is one shard of
+    several, each against the shipped setting of its seed on validation (``change``: what the gain measures)."""
+    runs = study.grid()
     as_run = {label: config.fast() if fu.fast_mode() else config for label, config in runs.items()}
-    stored = {} if args.retrain else records.load_study(long_schedule.STUDY, as_run)
+    stored = {} if args.retrain else records.load_study(study.STUDY, as_run)
     missing = {label: config for label, config in runs.items()
-               if label not in stored or not records.weights_path(long_schedule.STUDY, label).exists()}
-    checkpoints = {label: records.weights_path(long_schedule.STUDY, label) for label in runs}
-    run(long_schedule.STUDY, missing, data, args, started, checkpoints=checkpoints, retrain=True)
+               if label not in stored or not records.weights_path(study.STUDY, label).exists()}
+    checkpoints = {label: records.weights_path(study.STUDY, label) for label in runs}
+    run(study.STUDY, missing, data, args, started, checkpoints=checkpoints, retrain=True)
     if args.shard != "0/1":
         return
     noise = fu.stats.seed_sd(ablation.seed_runs(fu.RESULTS_DIR / "experiments")).sd
-    study = long_schedule.validation_study(data, noise)
-    print_gains(study, runs[long_schedule.candidate_label(long_schedule.SEEDS[0])].tta, "pairs",
-                "long schedule - shipped setting")
+    found = study.validation_study(data, noise)
+    print_gains(found, "pairs", change)
 
 
-def print_gains(study: dict, tta: str, pairs: str, change: str) -> None:
-    """A seeded comparison on validation (``fu.course.verdicts.seeded_gain``), in one pass and with the TTA:
-    each seed's difference and McNemar p (``study[mode][pairs]``), the mean gain against the yardstick."""
-    for mode in ("one pass", f"TTA {tta}"):
+def print_gains(study: dict, pairs: str, change: str) -> None:
+    """A seeded comparison on validation (``fu.course.verdicts.seeded_gain``), in each of its modes (one pass, the
+    TTA, ...): each seed's difference and McNemar p (``study[mode][pairs]``), the mean gain against the yardstick."""
+    for mode in [key for key, value in study.items() if isinstance(value, dict) and "mean gain" in value]:
         seeds = ", ".join(f"{seed} {100 * test['difference']:+.2f} points (McNemar p = {test['p_value']:.2g})"
                           for seed, test in study[mode][pairs].items())
         gain = study[mode]["mean gain"]

@@ -3,7 +3,7 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 import fer_utils as fu
-from fer_utils.augment import RandomErase, RandomHFlip, affine
+from fer_utils.augment import RandomCrop, RandomErase, RandomHFlip, affine
 
 
 def batch(n=64):
@@ -32,6 +32,19 @@ def test_affine_matches_torchvisions_rotate_and_translate():
     reference = TF.affine(x, angle=0.0, translate=[5, 3], scale=1.0, shear=[0.0, 0.0])
     # torchvision fills uncovered pixels with 0; ours repeats the border: compare the covered part
     torch.testing.assert_close(shifted[..., 3:, 5:], reference[..., 3:, 5:], atol=1e-5, rtol=0)
+
+
+def test_random_crop_takes_a_window_of_each_image_at_its_own_corner():
+    x = batch()
+    torch.manual_seed(3)
+    y = RandomCrop(40)(x)
+    assert y.shape == (64, 1, 40, 40)
+    corners = []
+    for a, b in zip(y, x, strict=True):  # each window is torchvision's crop of its image at one of the 9 x 9 corners
+        found = [(top, left) for top in range(9) for left in range(9) if torch.equal(a, TF.crop(b, top, left, 40, 40))]
+        assert len(found) == 1
+        corners += found
+    assert len(set(corners)) > 30  # drawn per image, not one corner for the batch
 
 
 def test_erase_blanks_a_rectangle_of_the_asked_area():

@@ -308,7 +308,7 @@ def test_the_choice_is_made_on_validation_confirmed_at_the_longer_budget(tmp_pat
 def test_choose_tta_picks_the_best_mode_and_the_cheaper_on_ties(synthetic):
     model = fu.build_model("plain_cnn", depth=2, width=8)
     choice = fu.course.final_model.choose_tta(model, synthetic.test)
-    assert set(choice["val_accuracy"]) == {"none", "flip", "flip+shift"}
+    assert set(choice["val_accuracy"]) == {"none", "flip", "flip+shift", "ten-crop"}
     best = max(choice["val_accuracy"].values())
     assert choice["val_accuracy"][choice["chosen"]] == best
     cheaper = fu.evaluate.TTA_MODES[: fu.evaluate.TTA_MODES.index(choice["chosen"])]
@@ -432,3 +432,50 @@ def test_each_long_schedule_candidate_is_the_shipped_setting_of_its_seed_with_mi
         assert candidate.mixup > 0 and candidate.epochs == 2 * teacher.epochs and candidate.train_sizes[-1] == 48
         per_epoch = np.mean([s**2 for s in fu.train.epoch_sizes(candidate.train_sizes, candidate.epochs)]) / 48**2
         assert candidate.epochs * per_epoch < 1.5 * teacher.epochs  # images cost ~ side squared: under 1.5x the time
+
+
+def test_each_crops_candidate_is_the_shipped_setting_of_its_seed_with_random_crops_in_the_same_minutes():
+    crops, distillation = fu.course.random_crops, fu.course.distillation
+    teachers = distillation.grid()
+    for seed in crops.SEEDS:
+        candidate, teacher = crops.grid()[crops.candidate_label(seed)], teachers[distillation.teacher_label(seed)]
+        assert dataclasses.replace(candidate, crop=0, epochs=teacher.epochs) == teacher
+        cost = candidate.epochs * (candidate.crop / 48) ** 2 / teacher.epochs  # a step costs ~ side squared
+        assert 0.95 < cost < 1.05
+
+
+def test_the_crops_study_scores_each_candidate_in_every_view_against_the_teacher_of_its_seed(synthetic, monkeypatch):
+    crops, distillation, records = fu.course.random_crops, fu.course.distillation, fu.course.records
+    base = fu.ExperimentConfig(model="plain_cnn", model_kwargs={"depth": 2, "width": 8}, epochs=1, batch_size=16,
+                               schedule="constant", precision="fp32", tta="flip+shift", dedup_val=True)
+    teachers = {distillation.teacher_label(s): dataclasses.replace(base, seed=s) for s in crops.SEEDS}
+    monkeypatch.setattr(distillation, "grid", lambda teacher=None: teachers)
+    trained = {}
+    for study, grid in ((distillation.STUDY, teachers), (crops.STUDY, crops.grid())):
+        for label, config in grid.items():
+            assert config.crop == (crops.CROP if study == crops.STUDY else 0)
+            path = records.weights_path(study, label)
+            trained[label] = fu.run_experiment(config, name=records.record_name(study, label), data=synthetic,
+                                               save_checkpoint=path, progress=False)
+    out = crops.validation_study(synthetic, seed_sd=0.01)
+    val = fu.experiments.split_data(synthetic, base)[1]
+
+    def accuracy(predicted):
+        return float((np.asarray(predicted) == val.labels).mean())
+
+    for seed in crops.SEEDS:
+        label, teacher = crops.candidate_label(seed), distillation.teacher_label(seed)
+        model = fu.load_model(records.weights_path(crops.STUDY, label))
+        teacher_model = fu.load_model(records.weights_path(distillation.STUDY, teacher))
+        expected = {  # each view of the candidate, and what the teacher is scored in beside it
+            "one pass": (fu.predict_proba(model, val.images), fu.predict_proba(teacher_model, val.images)),
+            crops.CENTRE: (fu.predict_proba(model, val.images[:, 4:44, 4:44]), fu.predict_proba(teacher_model, val.images)),
+            crops.TEN_CROP: (fu.predict_proba(model, val.images, tta="ten-crop"), trained[teacher]["val_predictions"]),
+            "TTA flip+shift": (trained[label]["val_predictions"], trained[teacher]["val_predictions"])}
+        for mode, (ours, theirs) in expected.items():
+            ours, theirs = (np.asarray(p).argmax(1) if np.ndim(p) == 2 else p for p in (ours, theirs))
+            assert out[mode]["accuracy"][label]["accuracy"] == pytest.approx(accuracy(ours)), mode
+            assert out[mode]["accuracy"][teacher]["accuracy"] == pytest.approx(accuracy(theirs)), mode
+            assert out[mode]["pairs"][f"seed {seed}"]["difference"] == pytest.approx(accuracy(ours) - accuracy(theirs))
+    assert out["n_val"] == len(val) and out["crop"] == crops.CROP and out["seeds"] == list(crops.SEEDS)
+    assert fu.load_json(fu.records_dir() / f"{crops.VALIDATION_NAME}.json")["one pass"] == out["one pass"]

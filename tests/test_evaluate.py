@@ -58,6 +58,16 @@ def test_evaluation_is_fp32_by_default_on_every_machine():
     np.testing.assert_array_equal(fu.predict_proba(model, images), fu.predict_proba(model, images, precision="fp32"))
 
 
+def test_ten_crop_tta_averages_the_corner_and_centre_windows_and_their_mirrors():
+    model = fu.build_model("plain_cnn", depth=2, width=8).eval()
+    images = np.random.default_rng(3).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    k, m = fu.evaluate.TEN_CROP_PX, (48 - fu.evaluate.TEN_CROP_PX) // 2
+    windows = [images[:, top : top + k, left : left + k] for top, left in [(0, 0), (0, 48 - k), (48 - k, 0), (48 - k, 48 - k), (m, m)]]
+    views = windows + [w[:, :, ::-1] for w in windows]
+    expected = np.mean([fu.predict_proba(model, np.ascontiguousarray(v)) for v in views], axis=0)
+    np.testing.assert_allclose(fu.predict_proba(model, images, tta="ten-crop"), expected, rtol=1e-4, atol=1e-6)
+
+
 def test_flip_shift_tta_averages_the_image_its_mirror_and_their_shifted_copies():
     model = fu.build_model("plain_cnn", depth=2, width=8).eval()
     images = np.random.default_rng(2).integers(0, 256, (5, 48, 48), dtype=np.uint8)

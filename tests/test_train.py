@@ -90,6 +90,22 @@ def test_progressive_resizing_trains_small_then_full_size_and_learns(splits, mon
     assert result.best_val_accuracy > 0.8
 
 
+def test_random_crops_train_on_smaller_windows_and_learn(splits, monkeypatch):
+    sides = []
+    original = fu.augment.RandomCrop.forward
+    monkeypatch.setattr(fu.augment.RandomCrop, "forward", lambda self, x: sides.append(x.shape[-1]) or original(self, x))
+    train, val = splits
+    result = fu.fit(tiny_model(), train, val, config(epochs=10, crop=40), progress=False)
+    assert set(sides) == {48} and result.history["train_size"].tolist() == [40] * 10  # cropped from the 48 px faces
+    assert result.best_val_accuracy > 0.8  # validated on the whole faces
+
+
+@pytest.mark.parametrize("bad", [{"crop": 4}, {"crop": 50}, {"crop": 40, "train_sizes": (32, 48)}])
+def test_a_crop_outside_the_face_or_with_resizing_is_refused(bad):
+    with pytest.raises(ValueError, match="crop must be 0 or a side from 8 to 48"):
+        fu.TrainConfig(**bad)
+
+
 @pytest.mark.parametrize(("optimizer", "schedule"), [("sgd", "cosine"), ("adamw", "plateau"), ("adamw", "constant")])
 def test_optimizers_and_schedules_train(splits, optimizer, schedule):
     train, val = splits

@@ -112,6 +112,36 @@ def validation_study(data, runs: dict[str, ExperimentConfig], seed_sd: float, di
     return out
 
 
+def against_teachers(study: str, candidates: dict[int, tuple[str, ExperimentConfig]], data, seed_sd: float,
+                     about: dict, views: dict | None = None, directory=None) -> dict:
+    """Each candidate (``candidates``: seed -> (label, config), stored in ``study`` with its weights) against this
+    study's teacher of its seed (the shipped setting on the fitting split) on the deduplicated validation split: with
+    the TTA (the records' predictions) and in one pass, and in each of ``views`` ({mode: (predict, teacher's mode)}:
+    the candidate's predictions ``predict(model, images)``, against the teacher's in one of the first two modes).
+    Accuracies with intervals, McNemar's test per pair, the mean gain against the seed yardstick of two-seed means
+    (``verdicts.seeded_gain``), the training minutes; ``about`` (what the candidates change) heads the record."""
+    as_run = lambda config: config.fast() if fast_mode() else config  # noqa: E731
+    runs = {label: as_run(config) for label, config in candidates.values()}
+    teachers = {teacher_label(s): as_run(c) for s, c in ((s, grid()[teacher_label(s)]) for s in candidates)}
+    records = {**load_study(study, runs, directory), **load_study(STUDY, teachers, directory)}
+    studies = {**dict.fromkeys(runs, study), **dict.fromkeys(teachers, STUDY)}
+    config = next(iter(runs.values()))
+    val = split_data(data, config)[1]
+    threshold = float(difference_threshold(seed_sd, runs=(len(candidates), len(candidates))))
+    pairs = {f"seed {s}": (label, teacher_label(s)) for s, (label, _) in candidates.items()}
+    models = {label: load_model(weights_path(where, label)) for label, where in studies.items()}
+    tta, one_pass = f"TTA {config.tta}", "one pass"
+    predictions = {tta: {label: np.asarray(records[label]["val_predictions"]) for label in studies},
+                   one_pass: {label: predict_proba(model, val.images).argmax(1) for label, model in models.items()}}
+    for mode, (predict, teacher_mode) in (views or {}).items():
+        predictions[mode] = {label: predict(models[label], val.images) if label in runs else predictions[teacher_mode][label]
+                             for label in studies}
+    out = {"n_val": len(val), "seeds": list(candidates), **about, "seed_sd": seed_sd, "threshold": threshold,
+           "minutes": {label: records[label]["train_seconds"] / 60 for label in studies},
+           **{mode: seeded_gain(val.labels, predicted, pairs, threshold) for mode, predicted in predictions.items()}}
+    return out
+
+
 def ships(validation: dict) -> bool:
     """The rule, fixed before the second seed or any test face was seen: the distilled refit replaces the
     shipped single model only where distillation *holds* on validation in one pass (the mean gain over the

@@ -15,18 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
-from ..checkpoints import load_model
 from ..config import ExperimentConfig
-from ..evaluate import predict_proba
-from ..experiments import split_data
-from ..runtime import fast_mode
-from ..stats import difference_threshold
 from ..storage import save_record
 from . import distillation
-from .records import load_study, weights_path
-from .verdicts import holds_in_one_pass, seeded_gain
+from .verdicts import holds_in_one_pass
 
 STUDY = "schedule"
 SEEDS = distillation.SEEDS
@@ -48,26 +40,11 @@ def grid() -> dict[str, ExperimentConfig]:
 
 def validation_study(data, seed_sd: float, directory=None) -> dict:
     """Each candidate against the distillation study's teacher of its seed on the deduplicated validation split,
-    with the TTA (the records' predictions) and in one pass (from the saved weights): accuracies with intervals,
-    McNemar's test per pair and the mean gain against the seed yardstick of two-seed means
-    (``verdicts.seeded_gain``); the training minutes of each. Saves and returns results/schedule_validation.json."""
-    candidates = {label: config.fast() if fast_mode() else config for label, config in grid().items()}
-    teachers = {label: config.fast() if fast_mode() else config for label, config in distillation.grid().items()
-                if label.startswith("teacher")}
-    records = {**load_study(STUDY, candidates, directory), **load_study(distillation.STUDY, teachers, directory)}
-    studies = {**dict.fromkeys(candidates, STUDY), **dict.fromkeys(teachers, distillation.STUDY)}
-    config = candidates[candidate_label(SEEDS[0])]
-    val = split_data(data, config)[1]
-    threshold = float(difference_threshold(seed_sd, runs=(len(SEEDS), len(SEEDS))))
-    pairs = {f"seed {s}": (candidate_label(s), distillation.teacher_label(s)) for s in SEEDS}
-    predictions = {
-        f"TTA {config.tta}": {label: np.asarray(records[label]["val_predictions"]) for label in studies},
-        "one pass": {label: predict_proba(load_model(weights_path(study, label)), val.images).argmax(1)
-                     for label, study in studies.items()}}
-    out = {"n_val": len(val), "seeds": list(SEEDS), "mixup": MIXUP, "epochs": EPOCHS, "sizes": list(SIZES),
-           "seed_sd": seed_sd, "threshold": threshold,
-           "minutes": {label: records[label]["train_seconds"] / 60 for label in studies},
-           **{mode: seeded_gain(val.labels, predicted, pairs, threshold) for mode, predicted in predictions.items()}}
+    with the TTA and in one pass (``distillation.against_teachers``). Saves and returns
+    results/schedule_validation.json."""
+    candidates = {s: (candidate_label(s), config) for s, config in zip(SEEDS, grid().values(), strict=True)}
+    out = distillation.against_teachers(STUDY, candidates, data, seed_sd,
+                                        {"mixup": MIXUP, "epochs": EPOCHS, "sizes": list(SIZES)}, directory=directory)
     save_record(VALIDATION_NAME, out)
     return out
 
