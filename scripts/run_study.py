@@ -238,7 +238,7 @@ def train_distillation(data, args, started: float) -> None:
         return
     noise = fu.stats.seed_sd(ablation.seed_runs(fu.RESULTS_DIR / "experiments")).sd
     study = distillation.validation_study(data, runs, noise)
-    print_gains(study, "student vs teacher", "student - teacher")
+    print_gains(study, "student - teacher")
 
 
 def train_against_teachers(study, data, args, started: float, change: str) -> None:
@@ -256,18 +256,14 @@ def train_against_teachers(study, data, args, started: float, change: str) -> No
         return
     noise = fu.stats.seed_sd(ablation.seed_runs(fu.RESULTS_DIR / "experiments")).sd
     found = study.validation_study(data, noise)
-    print_gains(found, "pairs", change)
+    print_gains(found, change)
 
 
-def print_gains(study: dict, pairs: str, change: str) -> None:
-    """A seeded comparison on validation (``fu.course.verdicts.seeded_gain``), in each of its modes (one pass, the
-    TTA, ...): each seed's difference and McNemar p (``study[mode][pairs]``), the mean gain against the yardstick."""
-    for mode in [key for key, value in study.items() if isinstance(value, dict) and "mean gain" in value]:
-        seeds = ", ".join(f"{seed} {100 * test['difference']:+.2f} points (McNemar p = {test['p_value']:.2g})"
-                          for seed, test in study[mode][pairs].items())
-        gain = study[mode]["mean gain"]
-        print(f"{mode}: {change}, {seeds}; mean {100 * gain['difference']:+.2f} points "
-              f"(yardstick {100 * study['threshold']:.2f}): {gain['verdict']}")
+def print_gains(study: dict, change: str) -> None:
+    """A seeded comparison on validation (``fu.course.verdicts.seeded_gain``) in each of its views (one pass, the
+    TTA, ...): each seed's gain in points and McNemar p, the mean gain and its verdict."""
+    print(f"{change} on validation (two-seed noise {100 * study['threshold']:.2f} points):")
+    print(fu.course.verdicts.gains_frame({change: study}).to_string())
 
 
 def train_distilled(data, args) -> None:

@@ -5,7 +5,13 @@ import pytest
 
 import fer_utils as fu
 from fer_utils.course import targets
-from fer_utils.course.verdicts import COMPARISON_VERDICTS, TARGET_VERDICTS, seeded_gain, verdict
+from fer_utils.course.verdicts import (
+    COMPARISON_VERDICTS,
+    TARGET_VERDICTS,
+    gains_frame,
+    seeded_gain,
+    verdict,
+)
 
 
 def test_a_comparison_needs_every_yardstick_given_to_agree():
@@ -57,4 +63,11 @@ def test_a_change_trained_from_several_seeds_holds_only_where_every_pair_and_the
     assert found["accuracy"]["with 0"] == fu.stats.accuracy_with_interval(labels, predicted["with 0"])
     assert seeded_gain(labels, predicted, pairs, threshold=0.2)["mean gain"]["verdict"] == "tie"  # inside the seed noise
     predicted["with 1"] = predicted["without 1"].copy()  # one seed gains nothing: its p = 1 keeps the verdict a tie
-    assert seeded_gain(labels, predicted, pairs, threshold=0.01)["mean gain"]["verdict"] == "tie"
+    tied = seeded_gain(labels, predicted, pairs, threshold=0.01)
+    assert tied["mean gain"]["verdict"] == "tie"
+    table = gains_frame({"change": {"seeds": [0, 1], "one pass": found, "TTA flip": tied}})
+    assert list(table.index) == [("change", "one pass"), ("change", "TTA flip")]
+    p0 = found["pairs"]["seed 0"]["p_value"]
+    assert table.loc[("change", "one pass"), "seed 0"] == f"{100 * found['pairs']['seed 0']['difference']:+.2f} (p = {p0:.2g})"
+    assert table.loc[("change", "TTA flip"), "seed 1"] == "+0.00 (p = 1)"
+    assert list(table["verdict"]) == ["holds", "tie"]

@@ -36,7 +36,9 @@ from . import (
     ensemble,
     face_study,
     final_model,
+    long_schedule,
     own_faces,
+    random_crops,
     transfer,
 )
 from .records import PROXY, load_study, record_name
@@ -267,10 +269,36 @@ def chapter_04(data: FER2013 | None = None, directory: Path = RESULTS_DIR) -> st
         + ("`predict` uses it for photos; real time keeps the single model." if ensemble.wins(study) else
            "It is not worth its cost: `predict` keeps the single model."),
         *_distillation_lines(directory),
+        *_lever_lines(directory),
         "**The test set** was used once per model: the shipped model (section 4), the ensemble (section 5)"
         + (", the distilled refit (section 6)" if len(tested_models(directory)) == 3 else "")
         + ", each after every choice was made on validation. **Next:** notebook 05 looks inside the mistakes.",
     ])
+
+
+def _lever_lines(directory: Path) -> list[str]:
+    """Notebook 04, section 7: the long schedule and random crops against the teachers on validation
+    (``schedule_validation.json``, ``crops_validation.json``, once both seeds are in), and whether either ships."""
+    studies = {module: load_json(path) for module in (long_schedule, random_crops)
+               if (path := directory / f"{module.VALIDATION_NAME}.json").exists()}
+    if len(studies) < 2 or any(study.get("seeds") != list(module.SEEDS) for module, study in studies.items()):
+        return []
+
+    def gain(study: dict, view: str) -> str:
+        g = study[view]["mean gain"]
+        return f"{view} {_points(g['difference'])} (*{g['verdict']}*)"
+
+    schedule, crops = studies[long_schedule], studies[random_crops]
+    tta = next(view for view in schedule if view.startswith("TTA"))
+    shipped = [name for module, name in ((long_schedule, "the long schedule"), (random_crops, "random crops"))
+               if module.ships(studies[module])]
+    return [f"**Two more levers** (section 7, validation, mean gains over seeds {' and '.join(map(str, long_schedule.SEEDS))} "
+            f"against two-seed noise of {100 * schedule['threshold']:.2f} points): mixup over {schedule['epochs']} epochs "
+            f"with progressive resizing, {gain(schedule, 'one pass')}, {gain(schedule, tta)}; random {crops['crop']} px crops "
+            f"for {crops['epochs']} epochs, {gain(crops, 'one pass')}, {gain(crops, random_crops.CENTRE)}, "
+            f"{gain(crops, random_crops.TEN_CROP)}. "
+            + (f"By the rules fixed before the runs, {' and '.join(shipped)} moves into the next refit." if shipped else
+               "By the rules fixed before the runs (each must hold in one pass), the shipped setting stays.")]
 
 
 def _distillation_lines(directory: Path) -> list[str]:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ..stats import ALPHA, accuracy_with_interval, mcnemar
 from .targets import Target
@@ -84,6 +85,24 @@ def seeded_gain(labels, predicted: dict, pairs: dict, threshold: float) -> dict:
     return {"accuracy": {name: accuracy_with_interval(labels, p) for name, p in predicted.items()},
             "pairs": tests,
             "mean gain": {"difference": gain, "p_values": p_values, "verdict": verdict(gain, threshold, max(p_values))}}
+
+
+def gains_frame(studies: dict[str, dict]) -> pd.DataFrame:
+    """Studies judged by ``seeded_gain`` (records by name, each with one part per view: 'one pass', the TTA, ...) as
+    one table: a row per study and view, with each seed's gain in points and its McNemar p, the mean gain and the
+    verdict."""
+    rows = {}
+    for name, study in studies.items():
+        for view, found in study.items():
+            if not (isinstance(found, dict) and "mean gain" in found):
+                continue
+            pairs = next(part for key, part in found.items() if key not in ("accuracy", "mean gain"))
+            gain = found["mean gain"]
+            rows[(name, view)] = {**{seed: f"{100 * t['difference']:+.2f} (p = {t['p_value']:.2g})" for seed, t in pairs.items()},
+                                  "mean gain": f"{100 * gain['difference']:+.2f}", "verdict": gain["verdict"]}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.names = ["study", "view"]
+    return frame
 
 
 def holds_in_one_pass(validation: dict, seeds) -> bool:
