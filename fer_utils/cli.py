@@ -224,6 +224,8 @@ FLAG_HELP = {
     "temperature": ("distillation: the temperature that softens the teacher's and the student's probabilities", None),
     "mixup": ("mixup: the Beta(a, a) parameter by which training batches and their labels are blended (0: off)", None),
     "crop": ("random crops: train on a random CROP x CROP window of each face, evaluated on the whole face (0: off)", None),
+    "ema": ("weight averaging: validate and keep an exponential moving average of the weights with this decay per "
+            "step (0: off)", None),
     "teacher": ("distillation: the teacher checkpoint; its --tta probabilities on the training images are the soft "
                 "targets", None),
 }

@@ -57,6 +57,10 @@ class TrainConfig:
     # drawn per image (fer_utils.augment.RandomCrop); a step costs about (crop / 48)² of a 48 px one, so 40 px buys
     # 1.44 times the epochs in the same minutes. The model is evaluated on the whole face; 0: no crop.
     crop: int = 0
+    # Weight averaging: an exponential moving average of the weights (and BatchNorm's statistics) after every step,
+    # ``w_ema = ema * w_ema + (1 - ema) * w`` (torch.optim.swa_utils.AveragedModel); the average is what is validated,
+    # chosen and returned, the model itself trains as without it. 0: off.
+    ema: float = 0.0
 
     def __post_init__(self):
         self.train_sizes = tuple(self.train_sizes)  # a JSON list or a CLI list becomes the tuple
@@ -67,6 +71,8 @@ class TrainConfig:
         if self.mixup < 0 or (self.mixup and self.distill):
             raise ValueError(f"mixup must be 0 or positive, and is not combined with distill; got mixup={self.mixup}, "
                              f"distill={self.distill}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), the weight of the running average at each step; got {self.ema}")
         if self.crop and (not 8 <= self.crop <= 48 or self.train_sizes):  # 48: FER-2013's side
             raise ValueError(f"crop must be 0 or a side from 8 to 48, and is not combined with train_sizes; "
                              f"got crop={self.crop}, train_sizes={self.train_sizes}")
@@ -82,7 +88,7 @@ class TrainConfig:
 
 
 # Fields added after records were first stored -> their default, left out of to_dict at that default.
-LATER_FIELDS = {"passes_per_epoch": 1, "distill": 0.0, "temperature": 1.0, "mixup": 0.0, "crop": 0, "teacher": ""}
+LATER_FIELDS = {"passes_per_epoch": 1, "distill": 0.0, "temperature": 1.0, "mixup": 0.0, "crop": 0, "ema": 0.0, "teacher": ""}
 
 
 @dataclass

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torchvision.transforms.v2 import MixUp
 from tqdm.auto import tqdm
 
@@ -103,10 +104,11 @@ def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_probs:
     return (1 - weight) * hard + weight * temperature**2 * soft
 
 
-def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype, size, bar):
+def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype, size, bar,
+                     average=None):
     """One epoch (``config.passes_per_epoch`` shuffled passes over the training data) at ``size`` x ``size``
     (resized, or random windows where ``config.crop`` is set), each batch blended by mixup where ``config.mixup`` > 0; returns (mean loss, accuracy on the unblended
-    labels, images per second)."""
+    labels, images per second). ``average``: the weights' moving average, updated after each step."""
     mix = MixUp(alpha=config.mixup, num_classes=NUM_CLASSES) if config.mixup else None
     model.train()
     order = torch.cat([torch.randperm(len(images)) for _ in range(config.passes_per_epoch)])
@@ -133,6 +135,8 @@ def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if average is not None:
+            average.update_parameters(model)
         if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step()
         total_loss += loss.item() * len(idx)
@@ -151,10 +155,11 @@ def clean_train_sample(train: Split, size: int | None = None) -> Split:
     return train.subset(np.sort(index))
 
 
-def _checkpoint_state(model, optimizer, scheduler, config, epoch, history, best) -> dict[str, Any]:
+def _checkpoint_state(model, optimizer, scheduler, config, epoch, history, best, average=None) -> dict[str, Any]:
     return {
         "spec": model_spec(model),
         "state_dict": model.state_dict(),
+        **({"average": average.state_dict()} if average is not None else {}),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "config": config.to_dict(),
@@ -210,6 +215,8 @@ def fit(
         return distillation_loss(logits, y, teacher, config.distill, config.temperature, config.label_smoothing)
 
     augment = make_augment(config.augment)
+    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True) if config.ema else None
+    scored = average.module if average is not None else model  # what is validated, chosen and returned
     sizes = [config.crop] * config.epochs if config.crop else epoch_sizes(config.train_sizes, config.epochs)
     clean_train = clean_train_sample(train)
 
@@ -225,6 +232,8 @@ def fit(
                 "settings, or start afresh without --resume (or in another run folder)"
             )
         load_state(model, ckpt["state_dict"], checkpoint)
+        if average is not None:
+            average.load_state_dict(ckpt["average"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         history, best, start_epoch = ckpt["history"], ckpt["best"], ckpt["epoch"] + 1
@@ -238,14 +247,14 @@ def fit(
         with tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", leave=False, disable=not progress) as bar:
             loss, acc, speed = _train_one_epoch(
                 model, images, labels, augment, optimizer, scheduler, loss_fn, config, device, dtype,
-                sizes[epoch - 1], bar,
+                sizes[epoch - 1], bar, average,
             )
         t0 = time.perf_counter()
         row = {"epoch": epoch, "train_size": sizes[epoch - 1], "train_loss": loss, "train_accuracy": acc,
-               "clean_train_accuracy": float((predict_proba(model, clean_train.images).argmax(1)
+               "clean_train_accuracy": float((predict_proba(scored, clean_train.images).argmax(1)
                                               == clean_train.labels).mean())}
         if val is not None:
-            val_probs = predict_proba(model, val.images)
+            val_probs = predict_proba(scored, val.images)
             row["val_loss"] = float(nn.functional.nll_loss(torch.log(torch.from_numpy(val_probs) + 1e-12),
                                                            torch.from_numpy(val.labels)))
             row["val_accuracy"] = float((val_probs.argmax(1) == val.labels).mean())
@@ -256,7 +265,7 @@ def fit(
         history.append(row)
         val_acc = row.get("val_accuracy")
         if val_acc is None or val_acc > best["val_accuracy"]:
-            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            state = {k: v.detach().cpu().clone() for k, v in scored.state_dict().items()}
             best = {"epoch": epoch, "val_accuracy": -1.0 if val_acc is None else val_acc,
                     "state_dict": state, "epochs_without_gain": 0}
         else:
@@ -264,7 +273,7 @@ def fit(
         epochs.set_postfix(loss=f"{loss:.3f}", val_acc="-" if val_acc is None else f"{val_acc:.4f}",
                            img_s=f"{speed:.0f}")
         if checkpoint is not None:
-            save_torch(checkpoint, _checkpoint_state(model, optimizer, scheduler, config, epoch, history, best))
+            save_torch(checkpoint, _checkpoint_state(model, optimizer, scheduler, config, epoch, history, best, average))
 
     if best["state_dict"] is not None:
         load_state(model, best["state_dict"], "the best epoch")

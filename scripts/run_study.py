@@ -15,11 +15,11 @@
                                                 # split, judged on validation: fer_utils.course.distillation
     python scripts/run_study.py distilled       # the shipped config on all the training images, taught by the
                                                 # shipped ensemble, then tested once (after `distill`)
-    python scripts/run_study.py schedule        # mixup over twice the epochs (progressive resizing pays for them),
-                                                # two seeds on the fitting split, judged on validation against the
-                                                # distillation study's teachers: fer_utils.course.long_schedule
-    python scripts/run_study.py crops           # random 40 px crops, more epochs in the same minutes, judged alike:
-                                                # fer_utils.course.random_crops
+    python scripts/run_study.py schedule        # a lever on the shipped setting (fer_utils.course.levers): two seeds
+    python scripts/run_study.py crops           # on the fitting split, each judged on validation against the
+    python scripts/run_study.py ema             # distillation study's teacher of its seed. schedule: mixup over
+                                                # twice the epochs; crops: random 40 px crops, more epochs in the same
+                                                # minutes; ema: a moving average of the weights
     python scripts/run_study.py ensemble        # the final setting from more seeds, on the fitting split (the
                                                 # ensemble judged on validation) and on all the training
                                                 # images (with the shipped model, the ensemble tested once):
@@ -45,8 +45,7 @@ from fer_utils.course import (
     distillation,
     ensemble,
     final_model,
-    long_schedule,
-    random_crops,
+    levers,
     records,
     transfer,
 )
@@ -108,7 +107,7 @@ def select_recipe(data, args, started: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", choices=["ablation", "architectures", "recipes", "curve", "transfer", "final", "ensemble",
-                                          "distill", "distilled", "schedule", "crops"])
+                                          "distill", "distilled", *levers.LEVERS])
     parser.add_argument("--deadline", type=float, default=None, help="start no new run after this many seconds")
     parser.add_argument("--retrain", action="store_true", help="train again even where a record exists")
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
@@ -128,7 +127,7 @@ def main() -> None:
     if args.engine == "ray":
         if args.study in ("final", "distilled"):
             print("the final refit is one run: it trains here, without Ray")
-        elif args.study in ("ensemble", "distill", "schedule", "crops"):
+        elif args.study in ("ensemble", "distill", *levers.LEVERS):
             sys.exit(f"{args.study}: its runs save their weights; run it with --engine local (--shard i/n for parallel workers)")
         else:
             cluster.connect(args.address)
@@ -141,10 +140,8 @@ def main() -> None:
         train_distillation(data, args, started)
     elif args.study == "distilled":
         train_distilled(data, args)
-    elif args.study == "schedule":
-        train_against_teachers(long_schedule, data, args, started, "long schedule - shipped setting")
-    elif args.study == "crops":
-        train_against_teachers(random_crops, data, args, started, "random crops - shipped setting")
+    elif args.study in levers.LEVERS:
+        train_lever(levers.LEVERS[args.study], data, args, started)
     elif args.study == "recipes":
         select_recipe(data, args, started)
     else:
@@ -241,22 +238,20 @@ def train_distillation(data, args, started: float) -> None:
     print_gains(study, "student - teacher")
 
 
-def train_against_teachers(study, data, args, started: float, change: str) -> None:
-    """The candidates of ``study`` (a module such as fer_utils.course.long_schedule: ``STUDY``, ``grid``,
-    ``validation_study``) that have no record or weights, saving their weights; then, unless this is one shard of
-    several, each against the shipped setting of its seed on validation (``change``: what the gain measures)."""
-    runs = study.grid()
+def train_lever(lever, data, args, started: float) -> None:
+    """The runs of ``lever`` (``fu.course.levers.Lever``) that have no record or weights, saving their weights; then,
+    unless this is one shard of several, each against the shipped setting of its seed on validation."""
+    runs = lever.grid()
     as_run = {label: config.fast() if fu.fast_mode() else config for label, config in runs.items()}
-    stored = {} if args.retrain else records.load_study(study.STUDY, as_run)
+    stored = {} if args.retrain else records.load_study(lever.study, as_run)
     missing = {label: config for label, config in runs.items()
-               if label not in stored or not records.weights_path(study.STUDY, label).exists()}
-    checkpoints = {label: records.weights_path(study.STUDY, label) for label in runs}
-    run(study.STUDY, missing, data, args, started, checkpoints=checkpoints, retrain=True)
+               if label not in stored or not records.weights_path(lever.study, label).exists()}
+    checkpoints = {label: records.weights_path(lever.study, label) for label in runs}
+    run(lever.study, missing, data, args, started, checkpoints=checkpoints, retrain=True)
     if args.shard != "0/1":
         return
     noise = fu.stats.seed_sd(ablation.seed_runs(fu.RESULTS_DIR / "experiments")).sd
-    found = study.validation_study(data, noise)
-    print_gains(found, change)
+    print_gains(lever.validation_study(data, noise), f"{lever.name} - shipped setting")
 
 
 def print_gains(study: dict, change: str) -> None:

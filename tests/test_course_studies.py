@@ -213,7 +213,7 @@ ALL_GRIDS = {
     "recipes": fu.course.final_model.final_recipe_candidates,
     "transfer": lambda: {**fu.course.transfer.transfer_comparison(), **fu.course.transfer.label_budget()},
     "distill": lambda: fu.course.distillation.grid(teacher=fu.course.distillation.FITTING_TEACHER),
-    "schedule": fu.course.long_schedule.grid,
+    **{study: lever.grid for study, lever in fu.course.levers.LEVERS.items()},
 }
 
 
@@ -227,7 +227,11 @@ def test_every_stored_record_loads_under_its_readable_name():
         config = fu.ExperimentConfig.from_dict(record["config"])
         assert config.to_dict() == record["config"] and record["key"] == config.key(), path.name
         assert record["name"] == path.stem and record["environment"]["git_commit"] != "HEAD"
+    judged = {lever.study for lever in fu.course.levers.LEVERS.values()
+              if (fu.RESULTS_DIR / f"{lever.validation_name}.json").exists()}  # a lever still training is not complete
     for study, grid in ALL_GRIDS.items():
+        if study in fu.course.levers.LEVERS and study not in judged:
+            continue
         assert len(fu.course.records.load_study(study, grid(), directory)) == len(grid()), study
     assert len(fu.course.final_model.confirmation_frame(directory)) == fu.course.final_model.CONFIRM_TOP
     assert list(fu.course.final_model.budget_frame(directory).index) == list(fu.course.final_model.BUDGET_EPOCHS)
@@ -401,7 +405,8 @@ def test_the_distilled_model_ships_only_where_distillation_holds_on_validation_i
 
     assert ships(study("holds")) and not ships(study("tie")) and not ships(study("reversed"))
     assert not ships(study("holds", seeds=(0,)))  # judged on every seed, not on the first alone
-    assert fu.course.long_schedule.ships(study("holds")) and not fu.course.long_schedule.ships(study("tie"))
+    for lever in fu.course.levers.LEVERS.values():
+        assert lever.ships(study("holds")) and not lever.ships(study("tie")) and not lever.ships(study("holds", seeds=(0,)))
 
 
 def test_stored_probabilities_are_computed_once_and_again_for_another_checkpoint(synthetic, monkeypatch, tmp_path):
@@ -423,37 +428,32 @@ def test_stored_probabilities_are_computed_once_and_again_for_another_checkpoint
     assert calls
 
 
-def test_each_long_schedule_candidate_is_the_shipped_setting_of_its_seed_with_mixup_and_more_cheaper_epochs():
-    schedule, distillation = fu.course.long_schedule, fu.course.distillation
+def test_each_lever_candidate_is_the_shipped_setting_of_its_seed_with_the_levers_changes_alone():
+    levers, distillation = fu.course.levers, fu.course.distillation
     teachers = distillation.grid()
-    for seed in schedule.SEEDS:
-        candidate, teacher = schedule.grid()[schedule.candidate_label(seed)], teachers[distillation.teacher_label(seed)]
-        assert dataclasses.replace(candidate, mixup=0.0, epochs=teacher.epochs, train_sizes=()) == teacher
-        assert candidate.mixup > 0 and candidate.epochs == 2 * teacher.epochs and candidate.train_sizes[-1] == 48
-        per_epoch = np.mean([s**2 for s in fu.train.epoch_sizes(candidate.train_sizes, candidate.epochs)]) / 48**2
-        assert candidate.epochs * per_epoch < 1.5 * teacher.epochs  # images cost ~ side squared: under 1.5x the time
-
-
-def test_each_crops_candidate_is_the_shipped_setting_of_its_seed_with_random_crops_in_the_same_minutes():
-    crops, distillation = fu.course.random_crops, fu.course.distillation
-    teachers = distillation.grid()
-    for seed in crops.SEEDS:
-        candidate, teacher = crops.grid()[crops.candidate_label(seed)], teachers[distillation.teacher_label(seed)]
-        assert dataclasses.replace(candidate, crop=0, epochs=teacher.epochs) == teacher
-        cost = candidate.epochs * (candidate.crop / 48) ** 2 / teacher.epochs  # a step costs ~ side squared
-        assert 0.95 < cost < 1.05
+    for lever in levers.LEVERS.values():
+        for seed in levers.SEEDS:
+            candidate, teacher = lever.grid()[lever.candidate_label(seed)], teachers[distillation.teacher_label(seed)]
+            undone = {name: getattr(teacher, name) for name in lever.changes}
+            assert dataclasses.replace(candidate, **undone) == teacher and candidate != teacher, lever.name
+    schedule, crops = levers.LONG_SCHEDULE.grid()["mixup, 50 epochs, seed 0"], levers.RANDOM_CROPS.grid()["40 px crops, 36 epochs, seed 0"]
+    teacher = teachers[distillation.teacher_label(0)]
+    per_epoch = np.mean([s**2 for s in fu.train.epoch_sizes(schedule.train_sizes, schedule.epochs)]) / 48**2
+    assert schedule.epochs * per_epoch < 1.5 * teacher.epochs  # images cost ~ side squared: under 1.5x the time
+    assert 0.95 < crops.epochs * (crops.crop / 48) ** 2 / teacher.epochs < 1.05  # the shipped setting's minutes
 
 
 def test_the_crops_study_scores_each_candidate_in_every_view_against_the_teacher_of_its_seed(synthetic, monkeypatch):
-    crops, distillation, records = fu.course.random_crops, fu.course.distillation, fu.course.records
+    levers, distillation, records = fu.course.levers, fu.course.distillation, fu.course.records
+    crops = levers.RANDOM_CROPS
     base = fu.ExperimentConfig(model="plain_cnn", model_kwargs={"depth": 2, "width": 8}, epochs=1, batch_size=16,
                                schedule="constant", precision="fp32", tta="flip+shift", dedup_val=True)
-    teachers = {distillation.teacher_label(s): dataclasses.replace(base, seed=s) for s in crops.SEEDS}
+    teachers = {distillation.teacher_label(s): dataclasses.replace(base, seed=s) for s in levers.SEEDS}
     monkeypatch.setattr(distillation, "grid", lambda teacher=None: teachers)
     trained = {}
-    for study, grid in ((distillation.STUDY, teachers), (crops.STUDY, crops.grid())):
+    for study, grid in ((distillation.STUDY, teachers), (crops.study, crops.grid())):
         for label, config in grid.items():
-            assert config.crop == (crops.CROP if study == crops.STUDY else 0)
+            assert config.crop == (levers.CROP if study == crops.study else 0)
             path = records.weights_path(study, label)
             trained[label] = fu.run_experiment(config, name=records.record_name(study, label), data=synthetic,
                                                save_checkpoint=path, progress=False)
@@ -463,19 +463,20 @@ def test_the_crops_study_scores_each_candidate_in_every_view_against_the_teacher
     def accuracy(predicted):
         return float((np.asarray(predicted) == val.labels).mean())
 
-    for seed in crops.SEEDS:
+    for seed in levers.SEEDS:
         label, teacher = crops.candidate_label(seed), distillation.teacher_label(seed)
-        model = fu.load_model(records.weights_path(crops.STUDY, label))
+        model = fu.load_model(records.weights_path(crops.study, label))
         teacher_model = fu.load_model(records.weights_path(distillation.STUDY, teacher))
         expected = {  # each view of the candidate, and what the teacher is scored in beside it
             "one pass": (fu.predict_proba(model, val.images), fu.predict_proba(teacher_model, val.images)),
-            crops.CENTRE: (fu.predict_proba(model, val.images[:, 4:44, 4:44]), fu.predict_proba(teacher_model, val.images)),
-            crops.TEN_CROP: (fu.predict_proba(model, val.images, tta="ten-crop"), trained[teacher]["val_predictions"]),
+            levers.CENTRE: (fu.predict_proba(model, val.images[:, 4:44, 4:44]), fu.predict_proba(teacher_model, val.images)),
+            levers.TEN_CROP: (fu.predict_proba(model, val.images, tta="ten-crop"), trained[teacher]["val_predictions"]),
             "TTA flip+shift": (trained[label]["val_predictions"], trained[teacher]["val_predictions"])}
         for mode, (ours, theirs) in expected.items():
             ours, theirs = (np.asarray(p).argmax(1) if np.ndim(p) == 2 else p for p in (ours, theirs))
             assert out[mode]["accuracy"][label]["accuracy"] == pytest.approx(accuracy(ours)), mode
             assert out[mode]["accuracy"][teacher]["accuracy"] == pytest.approx(accuracy(theirs)), mode
             assert out[mode]["pairs"][f"seed {seed}"]["difference"] == pytest.approx(accuracy(ours) - accuracy(theirs))
-    assert out["n_val"] == len(val) and out["crop"] == crops.CROP and out["seeds"] == list(crops.SEEDS)
-    assert fu.load_json(fu.records_dir() / f"{crops.VALIDATION_NAME}.json")["one pass"] == out["one pass"]
+    assert out["n_val"] == len(val) and out["crop"] == levers.CROP and out["seeds"] == list(levers.SEEDS)
+    assert out["lever"] == "random crops" and out["epochs"] == crops.changes["epochs"]
+    assert fu.load_json(fu.records_dir() / f"{crops.validation_name}.json")["one pass"] == out["one pass"]

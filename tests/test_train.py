@@ -106,6 +106,40 @@ def test_a_crop_outside_the_face_or_with_resizing_is_refused(bad):
         fu.TrainConfig(**bad)
 
 
+def test_ema_keeps_the_moving_average_of_the_weights_the_plain_run_passes_through(splits, monkeypatch):
+    train, _ = splits
+    steps = []  # the plain run's weights (and BatchNorm statistics) after every step
+    real_step = torch.optim.AdamW.step
+    plain_model = tiny_model()
+
+    def record(self, *a, **k):
+        out = real_step(self, *a, **k)
+        steps.append({name: v.detach().clone() for name, v in plain_model.state_dict().items()})
+        return out
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", record)
+    plain = fu.fit(plain_model, train, None, config(epochs=2, channels_last=False), progress=False)
+    monkeypatch.setattr(torch.optim.AdamW, "step", real_step)
+    averaged = fu.fit(tiny_model(), train, None, config(epochs=2, channels_last=False, ema=0.9), progress=False)
+    for name, value in averaged.model.state_dict().items():
+        if not value.is_floating_point():
+            continue
+        expected = steps[0][name]  # the average starts at the weights after the first step
+        for step in steps[1:]:  # BatchNorm's statistics are averaged alike
+            expected = 0.9 * expected + 0.1 * step[name]
+        torch.testing.assert_close(value, expected, rtol=1e-4, atol=1e-6, msg=name)
+    assert not all(torch.equal(a, b) for a, b in zip(averaged.model.state_dict().values(), plain.model.state_dict().values(),
+                                                     strict=True))  # the average, not the last weights
+
+
+def test_an_ema_run_learns_and_a_bad_decay_is_refused(splits):
+    train, val = splits
+    assert fu.fit(tiny_model(), train, val, config(epochs=10, ema=0.9), progress=False).best_val_accuracy > 0.8
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"ema must be in \[0, 1\)"):
+            fu.TrainConfig(ema=bad)
+
+
 @pytest.mark.parametrize(("optimizer", "schedule"), [("sgd", "cosine"), ("adamw", "plateau"), ("adamw", "constant")])
 def test_optimizers_and_schedules_train(splits, optimizer, schedule):
     train, val = splits
@@ -127,9 +161,10 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_after_an_interruption_reaches_the_same_weights(splits, tmp_path, monkeypatch):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_after_an_interruption_reaches_the_same_weights(splits, tmp_path, monkeypatch, ema):
     train, val = splits
-    cfg = config(epochs=4, augment="all")
+    cfg = config(epochs=4, augment="all", ema=ema)
     full = fu.fit(tiny_model(), train, val, cfg, run_dir=tmp_path / "full", progress=False)
 
     real_save = train_module.save_torch

@@ -1,7 +1,7 @@
 """The course's study and report layer: what writes the notebooks' and the README's conclusions.
 
 One module per notebook's study (``ablation`` for 02, ``architectures`` for 03, ``final_model``, ``ensemble``,
-``distillation``, ``long_schedule`` and ``random_crops`` for 04, ``face_study`` and ``scenes`` for 06 and 07,
+``distillation`` and ``levers`` for 04, ``face_study`` and ``scenes`` for 06 and 07,
 ``transfer`` for 08, ``own_faces`` for 09), the records they share
 (``records``), every target the course states (``targets``), the one verdict rule (``verdicts``), each
 chapter's Summary made from the records (``summaries``),
@@ -12,7 +12,7 @@ it. ``fu.course.<module>`` imports a module on first use.
 import importlib
 
 MODULES = ("ablation", "architectures", "cluster", "distillation", "ensemble", "face_study", "final_model", "lab_hooks",
-           "long_schedule", "own_faces", "random_crops", "records", "scenes", "summaries", "targets", "transfer", "verdicts")
+           "levers", "own_faces", "records", "scenes", "summaries", "targets", "transfer", "verdicts")
 __all__ = list(MODULES)
 
 

@@ -36,9 +36,8 @@ from . import (
     ensemble,
     face_study,
     final_model,
-    long_schedule,
+    levers,
     own_faces,
-    random_crops,
     transfer,
 )
 from .records import PROXY, load_study, record_name
@@ -277,26 +276,24 @@ def chapter_04(data: FER2013 | None = None, directory: Path = RESULTS_DIR) -> st
 
 
 def _lever_lines(directory: Path) -> list[str]:
-    """Notebook 04, section 7: the long schedule and random crops against the teachers on validation
-    (``schedule_validation.json``, ``crops_validation.json``, once both seeds are in), and whether either ships."""
-    studies = {module: load_json(path) for module in (long_schedule, random_crops)
-               if (path := directory / f"{module.VALIDATION_NAME}.json").exists()}
-    if len(studies) < 2 or any(study.get("seeds") != list(module.SEEDS) for module, study in studies.items()):
+    """Notebook 04, section 7: each lever against the teachers on validation (``levers.LEVERS``, those whose record
+    has both seeds), and whether any ships."""
+    studies = {lever: load_json(path) for lever in levers.LEVERS.values()
+               if (path := directory / f"{lever.validation_name}.json").exists()}
+    studies = {lever: study for lever, study in studies.items() if study.get("seeds") == list(levers.SEEDS)}
+    if not studies:
         return []
 
-    def gain(study: dict, view: str) -> str:
-        g = study[view]["mean gain"]
-        return f"{view} {_points(g['difference'])} (*{g['verdict']}*)"
+    def gains(lever: levers.Lever, study: dict) -> str:
+        views = [view for view, part in study.items() if isinstance(part, dict) and "mean gain" in part]
+        return f"{lever.name} ({lever.label}): " + ", ".join(
+            f"{view} {_points(study[view]['mean gain']['difference'])} (*{study[view]['mean gain']['verdict']}*)"
+            for view in sorted(views, key=lambda v: v != "one pass"))
 
-    schedule, crops = studies[long_schedule], studies[random_crops]
-    tta = next(view for view in schedule if view.startswith("TTA"))
-    shipped = [name for module, name in ((long_schedule, "the long schedule"), (random_crops, "random crops"))
-               if module.ships(studies[module])]
-    return [f"**Two more levers** (section 7, validation, mean gains over seeds {' and '.join(map(str, long_schedule.SEEDS))} "
-            f"against two-seed noise of {100 * schedule['threshold']:.2f} points): mixup over {schedule['epochs']} epochs "
-            f"with progressive resizing, {gain(schedule, 'one pass')}, {gain(schedule, tta)}; random {crops['crop']} px crops "
-            f"for {crops['epochs']} epochs, {gain(crops, 'one pass')}, {gain(crops, random_crops.CENTRE)}, "
-            f"{gain(crops, random_crops.TEN_CROP)}. "
+    threshold = next(iter(studies.values()))["threshold"]
+    shipped = [lever.name for lever, study in studies.items() if lever.ships(study)]
+    return [f"**Levers** (section 7, validation, mean gains over seeds {' and '.join(map(str, levers.SEEDS))} against "
+            f"two-seed noise of {100 * threshold:.2f} points): " + "; ".join(gains(*item) for item in studies.items()) + ". "
             + (f"By the rules fixed before the runs, {' and '.join(shipped)} moves into the next refit." if shipped else
                "By the rules fixed before the runs (each must hold in one pass), the shipped setting stays.")]
 
