@@ -183,7 +183,8 @@ def fit(
     """Train ``model`` on ``train``, choosing the best epoch by accuracy on ``val`` (the last
     epoch when ``val`` is None). Validation runs in fp32 whatever the training precision.
     With ``config.distill`` > 0, ``soft_targets`` (N, 7: a teacher's probabilities for each training image)
-    join the labels in the loss (``distillation_loss``).
+    join the labels in the loss (``distillation_loss``). With ``config.ema`` > 0 the moving average of the weights
+    is what is validated, chosen and returned.
 
     With ``run_dir``, a checkpoint (``last.pt``) is written atomically after every epoch, and
     ``resume=True`` continues from it; the final weights equal those of an uninterrupted run.
