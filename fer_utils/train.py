@@ -110,6 +110,7 @@ def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_
     (resized, or random windows where ``config.crop`` is set), each batch blended by mixup where ``config.mixup`` > 0; returns (mean loss, accuracy on the unblended
     labels, images per second). ``average``: the weights' moving average, updated after each step."""
     mix = MixUp(alpha=config.mixup, num_classes=NUM_CLASSES) if config.mixup else None
+    crop = RandomCrop(config.crop) if config.crop else None
     model.train()
     order = torch.cat([torch.randperm(len(images)) for _ in range(config.passes_per_epoch)])
     total_loss, correct, seen = 0.0, 0, 0
@@ -119,8 +120,8 @@ def _train_one_epoch(model, images, labels, augment, optimizer, scheduler, loss_
         if len(idx) < 2:  # BatchNorm cannot train on a single image
             continue
         x = augment(to_model_input(images[idx].to(device, non_blocking=True)))
-        if config.crop:
-            x = RandomCrop(config.crop)(x)
+        if crop is not None:
+            x = crop(x)
         elif x.shape[-1] != size:
             x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         y = labels[idx].to(device, non_blocking=True)

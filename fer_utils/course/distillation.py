@@ -122,7 +122,8 @@ def against_teachers(study: str, candidates: dict[int, tuple[str, ExperimentConf
     (``verdicts.seeded_gain``), the training minutes; ``about`` (what the candidates change) heads the record."""
     as_run = lambda config: config.fast() if fast_mode() else config  # noqa: E731
     runs = {label: as_run(config) for label, config in candidates.values()}
-    teachers = {teacher_label(s): as_run(c) for s, c in ((s, grid()[teacher_label(s)]) for s in candidates)}
+    shipped = grid()
+    teachers = {teacher_label(s): as_run(shipped[teacher_label(s)]) for s in candidates}
     records = {**load_study(study, runs, directory), **load_study(STUDY, teachers, directory)}
     studies = {**dict.fromkeys(runs, study), **dict.fromkeys(teachers, STUDY)}
     config = next(iter(runs.values()))
@@ -136,10 +137,9 @@ def against_teachers(study: str, candidates: dict[int, tuple[str, ExperimentConf
     for mode, (predict, teacher_mode) in (views or {}).items():
         predictions[mode] = {label: predict(models[label], val.images) if label in runs else predictions[teacher_mode][label]
                              for label in studies}
-    out = {"n_val": len(val), "seeds": list(candidates), **about, "seed_sd": seed_sd, "threshold": threshold,
-           "minutes": {label: records[label]["train_seconds"] / 60 for label in studies},
-           **{mode: seeded_gain(val.labels, predicted, pairs, threshold) for mode, predicted in predictions.items()}}
-    return out
+    return {"n_val": len(val), "seeds": list(candidates), **about, "seed_sd": seed_sd, "threshold": threshold,
+            "minutes": {label: records[label]["train_seconds"] / 60 for label in studies},
+            **{mode: seeded_gain(val.labels, predicted, pairs, threshold) for mode, predicted in predictions.items()}}
 
 
 def ships(validation: dict) -> bool:

@@ -42,7 +42,7 @@ from . import (
 )
 from .records import PROXY, load_study, record_name
 from .targets import PHOTO_PIPELINE, REAL_TIME
-from .verdicts import describe_paired, paired_finding, paired_test, verdict
+from .verdicts import describe_paired, judged_views, paired_finding, paired_test, verdict
 
 
 def _bullets(lines: list[str]) -> str:
@@ -285,10 +285,9 @@ def _lever_lines(directory: Path) -> list[str]:
         return []
 
     def gains(lever: levers.Lever, study: dict) -> str:
-        views = [view for view, part in study.items() if isinstance(part, dict) and "mean gain" in part]
         return f"{lever.name} ({lever.label}): " + ", ".join(
             f"{view} {_points(study[view]['mean gain']['difference'])} (*{study[view]['mean gain']['verdict']}*)"
-            for view in sorted(views, key=lambda v: v != "one pass"))
+            for view in sorted(judged_views(study), key=lambda v: v != "one pass"))
 
     threshold = next(iter(studies.values()))["threshold"]
     shipped = [lever.name for lever, study in studies.items() if lever.ships(study)]

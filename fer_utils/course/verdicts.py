@@ -87,15 +87,19 @@ def seeded_gain(labels, predicted: dict, pairs: dict, threshold: float) -> dict:
             "mean gain": {"difference": gain, "p_values": p_values, "verdict": verdict(gain, threshold, max(p_values))}}
 
 
+def judged_views(study: dict) -> list[str]:
+    """The views of a study judged by ``seeded_gain`` ('one pass', the TTA, ...): its parts with a mean gain."""
+    return [view for view, part in study.items() if isinstance(part, dict) and "mean gain" in part]
+
+
 def gains_frame(studies: dict[str, dict]) -> pd.DataFrame:
     """Studies judged by ``seeded_gain`` (records by name, each with one part per view: 'one pass', the TTA, ...) as
     one table: a row per study and view, with each seed's gain in points and its McNemar p, the mean gain and the
     verdict."""
     rows = {}
     for name, study in studies.items():
-        for view, found in study.items():
-            if not (isinstance(found, dict) and "mean gain" in found):
-                continue
+        for view in judged_views(study):
+            found = study[view]
             pairs = next(part for key, part in found.items() if key not in ("accuracy", "mean gain"))
             gain = found["mean gain"]
             rows[(name, view)] = {**{seed: f"{100 * t['difference']:+.2f} (p = {t['p_value']:.2g})" for seed, t in pairs.items()},
