@@ -218,8 +218,8 @@ def stored_proba(checkpoint: str | os.PathLike, images: np.ndarray, tta: bool | 
     made = {"checkpoint_sha256": file_sha256(checkpoint), "images_sha256": sha256(np.ascontiguousarray(images).tobytes()),
             "tta": str(tta)}
     if path is not None and Path(path).is_file() and not recompute:
-        with np.load(path) as stored_file:
-            if json.loads(str(stored_file["made"])) == made:
+        with np.load(path) as stored_file:  # a file that does not say how it was made is made again
+            if "made" in stored_file.files and json.loads(str(stored_file["made"])) == made:
                 return stored_file["probs"], float(stored_file["seconds"]) if "seconds" in stored_file else None
     model = load_model(checkpoint)
     parts = np.array_split(np.arange(len(images)), max(1, -(-len(images) // chunk)))

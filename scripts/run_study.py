@@ -18,8 +18,9 @@
     python scripts/run_study.py schedule        # a lever on the shipped setting (fer_utils.course.levers): two seeds
     python scripts/run_study.py crops           # on the fitting split, each judged on validation against the
     python scripts/run_study.py ema             # distillation study's teacher of its seed. schedule: mixup over
-                                                # twice the epochs; crops: random 40 px crops, more epochs in the same
-                                                # minutes; ema: a moving average of the weights
+    python scripts/run_study.py combined        # twice the epochs; crops: random 40 px crops, more epochs in the same
+                                                # minutes; ema: a moving average of the weights; combined: the
+                                                # distillation study's students with the moving average
     python scripts/run_study.py ensemble        # the final setting from more seeds, on the fitting split (the
                                                 # ensemble judged on validation) and on all the training
                                                 # images (with the shipped model, the ensemble tested once):

@@ -1,4 +1,5 @@
 import dataclasses
+import functools
 import re
 
 import numpy as np
@@ -213,7 +214,8 @@ ALL_GRIDS = {
     "recipes": fu.course.final_model.final_recipe_candidates,
     "transfer": lambda: {**fu.course.transfer.transfer_comparison(), **fu.course.transfer.label_budget()},
     "distill": lambda: fu.course.distillation.grid(teacher=fu.course.distillation.FITTING_TEACHER),
-    **{study: lever.grid for study, lever in fu.course.levers.LEVERS.items()},
+    **{study: functools.partial(lever.grid, teacher=fu.course.distillation.FITTING_TEACHER)
+       for study, lever in fu.course.levers.LEVERS.items()},
 }
 
 
@@ -426,16 +428,23 @@ def test_stored_probabilities_are_computed_once_and_again_for_another_checkpoint
     fu.save_model(checkpoint, fu.build_model("plain_cnn", depth=3, width=16))  # another checkpoint
     records.stored_probabilities("tiny", checkpoint, images[:20], tta="flip")
     assert calls
+    calls.clear()
+    stored = fu.records_dir() / "probabilities" / "tiny.npz"
+    np.savez(stored, probs=probs[:20])  # an older file that does not say how it was made: computed again
+    assert records.stored_probabilities("tiny", checkpoint, images[:20], tta="flip").shape == (20, 7) and calls
 
 
 def test_each_lever_candidate_is_the_shipped_setting_of_its_seed_with_the_levers_changes_alone():
     levers, distillation = fu.course.levers, fu.course.distillation
     teachers = distillation.grid()
     for lever in levers.LEVERS.values():
-        for seed in levers.SEEDS:
-            candidate, teacher = lever.grid()[lever.candidate_label(seed)], teachers[distillation.teacher_label(seed)]
-            undone = {name: getattr(teacher, name) for name in lever.changes}
-            assert dataclasses.replace(candidate, **undone) == teacher and candidate != teacher, lever.name
+        for seed in levers.SEEDS:  # the changes made to the teacher of the seed, or to its student where distilled
+            base = teachers[(distillation.student_label if lever.distilled else distillation.teacher_label)(seed)]
+            candidate = lever.grid()[lever.candidate_label(seed)]
+            undone = {name: getattr(base, name) for name in lever.changes}
+            assert dataclasses.replace(candidate, **undone) == base and candidate != base, lever.name
+    combined = levers.DISTILLED_AVERAGE.grid()[levers.DISTILLED_AVERAGE.candidate_label(0)]
+    assert combined.ema == levers.WEIGHT_AVERAGE.changes["ema"] and combined.distill == distillation.WEIGHT
     schedule, crops = levers.LONG_SCHEDULE.grid()["mixup, 50 epochs, seed 0"], levers.RANDOM_CROPS.grid()["40 px crops, 36 epochs, seed 0"]
     teacher = teachers[distillation.teacher_label(0)]
     per_epoch = np.mean([s**2 for s in fu.train.epoch_sizes(schedule.train_sizes, schedule.epochs)]) / 48**2
@@ -480,3 +489,30 @@ def test_the_crops_study_scores_each_candidate_in_every_view_against_the_teacher
     assert out["n_val"] == len(val) and out["crop"] == levers.CROP and out["seeds"] == list(levers.SEEDS)
     assert out["lever"] == "random crops" and out["epochs"] == crops.changes["epochs"]
     assert fu.load_json(fu.records_dir() / f"{crops.validation_name}.json")["one pass"] == out["one pass"]
+
+
+def test_the_distillation_study_pairs_each_student_with_its_teacher_and_scores_the_teachers_ensemble_beside(synthetic, monkeypatch):
+    distillation, records = fu.course.distillation, fu.course.records
+    base = fu.ExperimentConfig(model="plain_cnn", model_kwargs={"depth": 2, "width": 8}, epochs=1, batch_size=16,
+                               schedule="constant", precision="fp32", tta="flip+shift", dedup_val=True)
+    runs = {label(s): dataclasses.replace(base, seed=s, lr=lr) for s in distillation.SEEDS  # the students: another lr
+            for label, lr in ((distillation.teacher_label, 1e-3), (distillation.student_label, 3e-3))}
+    monkeypatch.setattr(distillation, "grid", lambda teacher=None: runs)
+    for label, config in runs.items():
+        fu.run_experiment(config, name=records.record_name(distillation.STUDY, label), data=synthetic,
+                          save_checkpoint=records.weights_path(distillation.STUDY, label), progress=False)
+    ensemble = distillation.build_teacher(runs)
+    out = distillation.validation_study(synthetic, runs, seed_sd=0.01)
+    val = fu.experiments.split_data(synthetic, base)[1]
+
+    def one_pass(path) -> float:
+        return float((fu.predict_proba(fu.load_model(path), val.images).argmax(1) == val.labels).mean())
+
+    assert out["one pass"]["accuracy"]["teachers' ensemble"]["accuracy"] == pytest.approx(one_pass(ensemble))
+    for seed in distillation.SEEDS:
+        student, teacher = (records.weights_path(distillation.STUDY, label(seed))
+                            for label in (distillation.student_label, distillation.teacher_label))
+        assert out["one pass"]["pairs"][f"seed {seed}"]["difference"] == pytest.approx(one_pass(student) - one_pass(teacher))
+    assert "teachers' ensemble" not in out["TTA flip+shift"]["accuracy"]  # scored beside, in one pass, unpaired
+    assert (out["weight"], out["temperature"]) == (distillation.WEIGHT, distillation.TEMPERATURE)
+    assert fu.load_json(fu.records_dir() / f"{distillation.VALIDATION_NAME}.json")["one pass"] == out["one pass"]

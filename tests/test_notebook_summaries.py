@@ -119,6 +119,21 @@ def test_04_summary_is_the_final_models(real_data):
     assert_summary_is("04_final_model", fu.course.summaries.chapter_04(real_data))
 
 
+def test_a_levers_tie_says_why_where_its_mean_gain_is_past_the_noise(tmp_path):
+    lever = fu.course.levers.WEIGHT_AVERAGE
+
+    def gain(difference, p_values):
+        found = {"difference": difference, "p_values": p_values}
+        return {"mean gain": {**found, "verdict": fu.course.verdicts.verdict(difference, 0.0068, max(p_values))}}
+
+    fu.save_json(tmp_path / f"{lever.validation_name}.json", {"seeds": list(fu.course.levers.SEEDS), "threshold": 0.0068,
+                 "one pass": gain(0.0093, [0.002, 0.12]), "TTA flip+shift": gain(0.0041, [0.15, 0.35])})
+    assert fu.course.summaries._lever_lines(tmp_path) == [
+        "**Levers** (section 7, validation, mean gains over seeds 0 and 1 against two-seed noise of 0.68 points): weight "
+        "average (EMA 0.999): one pass +0.9 points (*tie*: past the noise, but McNemar p 0.002 and 0.12), TTA flip+shift "
+        "+0.4 points (*tie*). By the rules fixed before the runs (each must hold in one pass), the shipped setting stays."]
+
+
 def test_04_summary_states_each_test_accuracy_with_its_wilson_interval():
     summary = fu.course.summaries.chapter_04()
     for name in (fu.course.final_model.FINAL_TEST_NAME, fu.course.final_model.FINAL_ONE_PASS_NAME,

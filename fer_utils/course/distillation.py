@@ -85,41 +85,26 @@ def build_teacher(runs: dict[str, ExperimentConfig], path: Path | None = None) -
 
 
 def validation_study(data, runs: dict[str, ExperimentConfig], seed_sd: float, directory=None) -> dict:
-    """Each student against the teacher of its seed (labels alone, same recipe) on the validation split, with
-    the TTA (their records' predictions) and in one pass: accuracies with intervals and McNemar's test on the
-    same faces for each pair; the mean gain over the seeds, whose verdict needs both pairs' p < 0.05 and the
-    mean beyond the seed yardstick of two-seed means (2 sd); the teachers' ensemble in one pass beside
-    them. Saves and returns results/distill_validation.json."""
-    runs = {label: config.fast() if fast_mode() else config for label, config in runs.items()}
-    records = load_study(STUDY, runs, directory)
-    config = runs[student_label(SEEDS[0])]
-    val = split_data(data, config)[1]
-    threshold = float(difference_threshold(seed_sd, runs=(len(SEEDS), len(SEEDS))))
-    labels = [(student_label(s), teacher_label(s)) for s in SEEDS]
-    predictions = {
-        f"TTA {config.tta}": {label: np.asarray(records[label]["val_predictions"]) for pair in labels for label in pair},
-        "one pass": {**{label: predict_proba(load_model(weights_path(STUDY, label)), val.images).argmax(1)
-                        for pair in labels for label in pair},
-                     "teachers' ensemble": predict_proba(load_model(records_dir() / FITTING_TEACHER.name), val.images).argmax(1)}}
-    out = {"n_val": len(val), "seeds": list(SEEDS), "weight": WEIGHT, "temperature": TEMPERATURE, "seed_sd": seed_sd,
-           "threshold": threshold, "teacher": records[labels[0][0]].get("teacher"),
-           "minutes": {label: records[label]["train_seconds"] / 60 for pair in labels for label in pair}}
-    for mode, predicted in predictions.items():
-        found = seeded_gain(val.labels, predicted, {f"seed {s}": pair for s, pair in zip(SEEDS, labels, strict=True)},
-                            threshold)
-        out[mode] = {"accuracy": found["accuracy"], "student vs teacher": found["pairs"], "mean gain": found["mean gain"]}
+    """Each student against the teacher of its seed on the validation split (``against_teachers``: with the TTA and
+    in one pass, McNemar's test per pair, the mean gain over the seeds against the seed yardstick of two-seed means),
+    the teachers' ensemble in one pass beside them. Saves and returns results/distill_validation.json."""
+    students = {s: (student_label(s), runs[student_label(s)]) for s in SEEDS}
+    about = {"weight": WEIGHT, "temperature": TEMPERATURE, "teacher": runs[student_label(SEEDS[0])].teacher}
+    out = against_teachers(STUDY, students, data, seed_sd, about, directory=directory,
+                           beside={"teachers' ensemble": records_dir() / FITTING_TEACHER.name})
     save_record(VALIDATION_NAME, out)
     return out
 
 
 def against_teachers(study: str, candidates: dict[int, tuple[str, ExperimentConfig]], data, seed_sd: float,
-                     about: dict, views: dict | None = None, directory=None) -> dict:
+                     about: dict, views: dict | None = None, directory=None, beside: dict | None = None) -> dict:
     """Each candidate (``candidates``: seed -> (label, config), stored in ``study`` with its weights) against this
     study's teacher of its seed (the shipped setting on the fitting split) on the deduplicated validation split: with
     the TTA (the records' predictions) and in one pass, and in each of ``views`` ({mode: (predict, teacher's mode)}:
     the candidate's predictions ``predict(model, images)``, against the teacher's in one of the first two modes).
     Accuracies with intervals, McNemar's test per pair, the mean gain against the seed yardstick of two-seed means
-    (``verdicts.seeded_gain``), the training minutes; ``about`` (what the candidates change) heads the record."""
+    (``verdicts.seeded_gain``), the training minutes; ``about`` (what the candidates change) heads the record.
+    ``beside``: further checkpoints ({label: path}) scored in one pass, unpaired."""
     as_run = lambda config: config.fast() if fast_mode() else config  # noqa: E731
     runs = {label: as_run(config) for label, config in candidates.values()}
     shipped = grid()
@@ -134,6 +119,7 @@ def against_teachers(study: str, candidates: dict[int, tuple[str, ExperimentConf
     tta, one_pass = f"TTA {config.tta}", "one pass"
     predictions = {tta: {label: np.asarray(records[label]["val_predictions"]) for label in studies},
                    one_pass: {label: predict_proba(model, val.images).argmax(1) for label, model in models.items()}}
+    predictions[one_pass] |= {label: predict_proba(load_model(path), val.images).argmax(1) for label, path in (beside or {}).items()}
     for mode, (predict, teacher_mode) in (views or {}).items():
         predictions[mode] = {label: predict(models[label], val.images) if label in runs else predictions[teacher_mode][label]
                              for label in studies}

@@ -16,6 +16,9 @@ pass over both seeds. The levers:
   face (what ``predict`` feeds it), with the centre window and ten crops beside it.
 * ``WEIGHT_AVERAGE``: an exponential moving average of the weights (``TrainConfig.ema``, torch's
   ``AveragedModel``), validated and kept in place of the last weights; the training itself is unchanged.
+* ``DISTILLED_AVERAGE``: the two levers that gained in one pass, by less than the noise (distillation and the
+  weight average), together: one changes the targets, the other the weights, so their gains may add. Its
+  candidates are the distillation study's students with the weight average.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,21 +62,24 @@ class Lever:
     validation_name: str
     # Further views of each candidate: {view: (predict(model, images) -> (N,) classes, the teacher's view)}
     views: dict[str, tuple[Callable, str]] = field(default_factory=dict)
+    distilled: bool = False  # the changes made to the distillation study's student of each seed, not to its teacher
 
     def candidate_label(self, seed: int) -> str:
         return f"{self.label}, seed {seed}"
 
-    def grid(self) -> dict[str, ExperimentConfig]:
-        """The candidates: each distillation teacher's config with ``changes``."""
-        teachers = distillation.grid()
-        return {self.candidate_label(s): dataclasses.replace(teachers[distillation.teacher_label(s)], **self.changes)
-                for s in SEEDS}
+    def grid(self, teacher: Path | None = None) -> dict[str, ExperimentConfig]:
+        """The candidates: each distillation teacher's config (its student's, where ``distilled``, taught by ``teacher``:
+        ``distillation.grid``) with ``changes``."""
+        base, label = distillation.grid(teacher), distillation.student_label if self.distilled else distillation.teacher_label
+        return {self.candidate_label(s): dataclasses.replace(base[label(s)], **self.changes) for s in SEEDS}
 
     def validation_study(self, data, seed_sd: float, directory=None) -> dict:
         """Each candidate against the teacher of its seed on the deduplicated validation split, with the TTA, in one
         pass and in ``views`` (``distillation.against_teachers``). Saves and returns results/<validation_name>.json."""
         candidates = {s: (self.candidate_label(s), config) for s, config in zip(SEEDS, self.grid().values(), strict=True)}
         about = {"lever": self.name, **{k: list(v) if isinstance(v, tuple) else v for k, v in self.changes.items()}}
+        if self.distilled:
+            about |= {"distill": distillation.WEIGHT, "temperature": distillation.TEMPERATURE}
         out = distillation.against_teachers(self.study, candidates, data, seed_sd, about, self.views, directory)
         save_record(self.validation_name, out)
         return out
@@ -90,4 +97,6 @@ RANDOM_CROPS = Lever("crops", "random crops", {"crop": CROP, "epochs": 36}, f"{C
                       TEN_CROP: (lambda model, images: predict_proba(model, images, tta="ten-crop").argmax(1),
                                  "TTA flip+shift")})
 WEIGHT_AVERAGE = Lever("ema", "weight average", {"ema": 0.999}, "EMA 0.999", "ema_validation")
-LEVERS = {lever.study: lever for lever in (LONG_SCHEDULE, RANDOM_CROPS, WEIGHT_AVERAGE)}
+DISTILLED_AVERAGE = Lever("combined", "distillation + weight average", {"ema": 0.999}, "distilled, EMA 0.999",
+                          "combined_validation", distilled=True)
+LEVERS = {lever.study: lever for lever in (LONG_SCHEDULE, RANDOM_CROPS, WEIGHT_AVERAGE, DISTILLED_AVERAGE)}

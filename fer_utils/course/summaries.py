@@ -284,10 +284,15 @@ def _lever_lines(directory: Path) -> list[str]:
     if not studies:
         return []
 
+    def gain(study: dict, view: str) -> str:
+        g = study[view]["mean gain"]
+        why = (f": past the noise, but McNemar p {' and '.join(f'{p:.2g}' for p in g['p_values'])}"
+               if g["verdict"] == "tie" and abs(g["difference"]) > study["threshold"] else "")
+        return f"{view} {_points(g['difference'])} (*{g['verdict']}*{why})"
+
     def gains(lever: levers.Lever, study: dict) -> str:
         return f"{lever.name} ({lever.label}): " + ", ".join(
-            f"{view} {_points(study[view]['mean gain']['difference'])} (*{study[view]['mean gain']['verdict']}*)"
-            for view in sorted(judged_views(study), key=lambda v: v != "one pass"))
+            gain(study, view) for view in sorted(judged_views(study), key=lambda v: v != "one pass"))
 
     threshold = next(iter(studies.values()))["threshold"]
     shipped = [lever.name for lever, study in studies.items() if lever.ships(study)]

@@ -99,9 +99,7 @@ def gains_frame(studies: dict[str, dict]) -> pd.DataFrame:
     rows = {}
     for name, study in studies.items():
         for view in judged_views(study):
-            found = study[view]
-            pairs = next(part for key, part in found.items() if key not in ("accuracy", "mean gain"))
-            gain = found["mean gain"]
+            pairs, gain = study[view]["pairs"], study[view]["mean gain"]
             rows[(name, view)] = {**{seed: f"{100 * t['difference']:+.2f} (p = {t['p_value']:.2g})" for seed, t in pairs.items()},
                                   "mean gain": f"{100 * gain['difference']:+.2f}", "verdict": gain["verdict"]}
     frame = pd.DataFrame.from_dict(rows, orient="index")
